@@ -1,0 +1,1 @@
+"""sg core: StyleGAN ops, networks, checkpoints, data, training and metrics in pure PyTorch."""

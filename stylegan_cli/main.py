@@ -1,0 +1,70 @@
+"""The `sg` Typer app: each command lives in its own module that defines `register(app)`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from core.errors import SGError
+
+app = typer.Typer(
+    name="sg",
+    help="StyleGAN toolkit: train, sample, mix, interpolate and project with StyleGAN 1/2.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# One module per command; each defines register(app).
+COMMAND_MODULES = [
+    "info",
+    "convert",
+    "sample",
+    "mix",
+    "interpolate",
+    "project",
+    "dataset",
+    "train",
+    "metrics",
+]
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"stylegan_cli.cmd_{_name}")
+    except ModuleNotFoundError as exc:  # a command still being written must not break the others
+        if exc.name != f"stylegan_cli.cmd_{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: runs the app and turns SGError into one red line and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except SGError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+    except FileNotFoundError as exc:
+        typer.secho(f"error: file not found: {exc.filename or exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()
