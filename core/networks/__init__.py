@@ -1,0 +1,25 @@
+"""Networks: mapping, StyleGAN2 and StyleGAN1 synthesis, discriminator, and builders from configs."""
+
+from core.networks.config import DiscriminatorConfig, GeneratorConfig, check_resolution
+from core.networks.discriminator import Discriminator
+from core.networks.mapping import MappingNetwork, truncate
+from core.networks.stylegan2 import Generator, SynthesisNetwork
+
+
+def build_generator(cfg: GeneratorConfig) -> Generator:
+    """The generator for `cfg.arch`; both archs share the mapping network and the Generator interface."""
+    if cfg.arch == "stylegan1":
+        from core.networks.stylegan1 import StyleGAN1Synthesis
+
+        return Generator(cfg, synthesis=StyleGAN1Synthesis(cfg))
+    return Generator(cfg)
+
+
+def build_discriminator(cfg: DiscriminatorConfig) -> Discriminator:
+    return Discriminator(cfg)
+
+
+__all__ = [
+    "DiscriminatorConfig", "GeneratorConfig", "check_resolution", "Discriminator", "MappingNetwork", "truncate",
+    "Generator", "SynthesisNetwork", "build_generator", "build_discriminator",
+]

@@ -1,0 +1,99 @@
+"""Architecture configs: plain dataclasses that round-trip through JSON, so a checkpoint rebuilds its model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import SGError
+
+ARCHS = ("stylegan2", "stylegan1")
+
+
+def check_resolution(resolution: int) -> int:
+    """StyleGAN needs a power-of-two resolution from 4 up."""
+    if not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+        raise SGError(f"resolution must be a power of two >= 4 (got {resolution})")
+    return resolution
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything needed to rebuild a generator (the official `G_kwargs`, flattened)."""
+
+    arch: str = "stylegan2"
+    z_dim: int = 512
+    c_dim: int = 0
+    w_dim: int = 512
+    img_resolution: int = 1024
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256
+    map_layers: int = 8
+    map_lr_multiplier: float = 0.01
+    w_avg_beta: float = 0.995
+    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+
+    def __post_init__(self) -> None:
+        check_resolution(self.img_resolution)
+        if self.arch not in ARCHS:
+            raise SGError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
+        if self.img_channels not in (1, 3):
+            raise SGError(f"img_channels must be 1 or 3 (got {self.img_channels})")
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * int(math.log2(self.img_resolution)) - 2
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SGError(f"generator config has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The residual StyleGAN2 discriminator with minibatch stddev and a projection head for labels."""
+
+    c_dim: int = 0
+    img_resolution: int = 1024
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256
+    mbstd_group_size: int | None = 4
+    mbstd_num_channels: int = 1
+    cmap_dim: int | None = None
+    map_layers: int = 8
+    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+
+    def __post_init__(self) -> None:
+        check_resolution(self.img_resolution)
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscriminatorConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SGError(f"discriminator config has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
