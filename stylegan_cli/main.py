@@ -41,9 +41,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: runs the app and turns SGError into one red line and a non-zero exit."""
+    """Entry point: Typer handles usage errors; our SGError becomes one red line and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        app()
     except SGError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(exc.exit_code)
@@ -53,17 +53,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":

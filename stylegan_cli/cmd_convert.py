@@ -1,0 +1,35 @@
+"""`sg convert SRC DST.safetensors`: official pickles and rosinality checkpoints to the portable sg format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from core.errors import SGError
+
+
+def convert(
+    src: Path = typer.Argument(..., help="Official NVlabs .pkl, rosinality .pt, or an sg .safetensors."),
+    dst: Path = typer.Argument(..., help="Output .safetensors file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite DST if it exists."),
+) -> None:
+    """Import a model into one self-describing safetensors file (no code from SRC is ever executed).
+
+    Example: sg convert stylegan2-ffhq-config-f.pkl ffhq.safetensors
+    """
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    if dst.suffix != ".safetensors":
+        raise SGError(f"output must end in .safetensors (got {dst.name})")
+    if dst.exists() and not force:
+        raise SGError(f"{dst} exists; pass --force to overwrite it")
+    ck = load_checkpoint(src)
+    save_checkpoint(dst, ck.G_ema, G=ck.G, D=ck.D, kimg=ck.kimg, training_state=ck.training_state,
+                    state_tensors=ck.state_tensors, extra_meta={"converted_from": ck.source})
+    parts = ["G_ema"] + (["G"] if ck.G is not None else []) + (["D"] if ck.D is not None else [])
+    typer.echo(f"wrote {dst} ({', '.join(parts)}; {ck.g_config.img_resolution} px, {ck.source})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)

@@ -1,0 +1,51 @@
+"""`sg info MODEL`: what a model file holds, without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _param_count(module) -> int:
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+
+def info(model: Path = typer.Argument(..., help="Model file: sg .safetensors, official .pkl or rosinality .pt.")) -> None:
+    """Print architecture, resolution, z/w dims, num_ws, parameter counts and (for snapshots) kimg.
+
+    Example: sg info runs/00000-fashion/network-snapshot-000002.safetensors
+    """
+    from core.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(model)
+    cfg = ck.g_config
+    table = Table(title=str(model), show_header=False)
+    rows = [
+        ("format", ck.source),
+        ("architecture", cfg.arch),
+        ("resolution", f"{cfg.img_resolution}x{cfg.img_resolution}x{cfg.img_channels}"),
+        ("z_dim / w_dim", f"{cfg.z_dim} / {cfg.w_dim}"),
+        ("num_ws", str(ck.G_ema.num_ws)),
+        ("classes (c_dim)", str(cfg.c_dim)),
+        ("channel_base / channel_max", f"{cfg.channel_base} / {cfg.channel_max}"),
+        ("mapping layers", str(cfg.map_layers)),
+        ("fp16/bf16 resolutions", str(cfg.num_fp16_res)),
+        ("conv_clamp", str(cfg.conv_clamp)),
+        ("G_ema parameters", f"{_param_count(ck.G_ema):,}"),
+    ]
+    if ck.G is not None:
+        rows.append(("G parameters", f"{_param_count(ck.G):,}"))
+    if ck.D is not None:
+        rows.append(("D parameters", f"{_param_count(ck.D):,}"))
+    if ck.kimg is not None:
+        rows.append(("training progress", f"kimg {ck.kimg:.1f}"))
+    for k, v in rows:
+        table.add_row(k, v)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)
