@@ -1,0 +1,268 @@
+"""The one latent file format (``.npz``) that every command reads and writes.
+
+Layout (a superset of the official projector's ``projected_w.npz``, which holds only ``w``):
+
+* ``w``        float32 ``[N, num_ws, w_dim]``; ``[num_ws, w_dim]`` and ``[w_dim]`` are accepted on load.
+* ``z``        optional float32 ``[N, z_dim]``.
+* ``noise_i``  optional per-layer noise maps, ``[N,1,r,r]``, ``[1,1,r,r]`` or ``[r,r]``; ``i`` = 0, 1, ...
+* ``meta``     optional JSON string: space ('z'|'w'|'w+'), resolution, num_ws, w_dim, psi, seeds, extras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import SGError
+
+__all__ = ["Latents", "load_latents", "validate_noise", "SPACES"]
+
+SPACES = ("z", "w", "w+")
+_NOISE_KEY = re.compile(r"^noise_(\d+)$")
+
+ArrayLike = torch.Tensor | np.ndarray
+
+
+def _to_numpy(x: ArrayLike | Sequence[float]) -> np.ndarray:
+    """Detach tensors to CPU numpy so that saving never depends on the device the latents live on."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _check_array(name: str, arr: np.ndarray, where: str) -> np.ndarray:
+    """Reject non-float and non-finite data (a NaN latent silently renders garbage); float64 -> float32."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise SGError(f"{where}: '{name}' has dtype {arr.dtype}, expected a floating-point array (float32)")
+    if not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise SGError(f"{where}: '{name}' contains {bad} NaN/Inf value(s)")
+    return arr.astype(np.float32, copy=False)
+
+
+def _normalise_noise_map(arr: np.ndarray, name: str, where: str) -> np.ndarray:
+    """Bring one noise map to [B,1,r,r] (B = 1 or N) and check it is square."""
+    if arr.ndim == 2:
+        arr = arr[None, None]
+    if arr.ndim != 4 or arr.shape[1] != 1:
+        raise SGError(
+            f"{where}: '{name}' has shape {list(arr.shape)}, expected [N,1,r,r], [1,1,r,r] or [r,r]"
+        )
+    if arr.shape[2] != arr.shape[3]:
+        raise SGError(f"{where}: '{name}' is not square: {arr.shape[2]}x{arr.shape[3]}")
+    return arr
+
+
+def _json_default(obj: Any) -> Any:
+    """Let numpy/torch scalars and arrays, and paths, go into metadata without the caller converting them."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray | torch.Tensor):
+        return _to_numpy(obj).tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"metadata value of type {type(obj).__name__} is not JSON-serialisable")
+
+
+@dataclass
+class Latents:
+    """A batch of latents plus optional z, noise maps and metadata; ``save`` writes the .npz atomically."""
+
+    w: ArrayLike
+    z: ArrayLike | None = None
+    noise: list[ArrayLike] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num(self) -> int:
+        """Number of latents N (1 for an un-batched [num_ws, w_dim] or [w_dim] w)."""
+        return int(self.w.shape[0]) if self.w.ndim == 3 else 1
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Validate and convert to the exact arrays stored in the file (used by ``save``)."""
+        where = "latents to save"
+        w = _check_array("w", _to_numpy(self.w), where)
+        if w.ndim == 2:
+            w = w[None]
+        if w.ndim not in (1, 3):
+            raise SGError(f"{where}: 'w' has shape {list(w.shape)}, expected [N,num_ws,w_dim]")
+        out: dict[str, np.ndarray] = {"w": w}
+        n = w.shape[0] if w.ndim == 3 else 1
+        if self.z is not None:
+            z = _check_array("z", _to_numpy(self.z), where)
+            if z.ndim == 1:
+                z = z[None]
+            if z.ndim != 2 or z.shape[0] != n:
+                raise SGError(f"{where}: 'z' has shape {list(z.shape)}, expected [{n}, z_dim]")
+            out["z"] = z
+        for i, nz in enumerate(self.noise or []):
+            arr = _normalise_noise_map(_check_array(f"noise_{i}", _to_numpy(nz), where), f"noise_{i}", where)
+            if arr.shape[0] not in (1, n):
+                raise SGError(f"{where}: 'noise_{i}' has batch {arr.shape[0]}, expected 1 or {n}")
+            out[f"noise_{i}"] = arr
+        meta = dict(self.meta)
+        space = meta.get("space")
+        if space is not None and space not in SPACES:
+            raise SGError(f"{where}: meta space {space!r} is not one of {', '.join(SPACES)}")
+        try:
+            out["meta"] = np.array(json.dumps(meta, default=_json_default, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise SGError(f"{where}: metadata cannot be stored as JSON: {e}") from e
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write exactly ``path`` (no extra '.npz' appended) via a temp file + os.replace, so a crash or a
+        failed write never leaves a truncated file or destroys the previous one."""
+        path = Path(path)
+        arrays = self.to_arrays()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                # A file object (not a name) stops numpy from appending '.npz' to the temp name.
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return path
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read every array of the npz eagerly so that corrupt members surface here as SGError."""
+    if not path.exists():
+        raise SGError(f"latent file not found: {path}")
+    if path.is_dir():
+        raise SGError(f"latent path is a folder, expected an .npz file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise SGError(f"not an .npz latent file (not a zip archive): {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as e:  # object arrays need pickle, which we never allow
+        raise SGError(f"cannot read latent file {path}: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        raise SGError(f"corrupt .npz latent file {path}: {e}") from e
+
+
+def _parse_meta(raw: np.ndarray | None, where: str) -> dict[str, Any]:
+    """Decode the JSON metadata string; an unreadable one is an error, not silently dropped."""
+    if raw is None:
+        return {}
+    try:
+        text = raw.item() if raw.ndim == 0 else raw.tobytes().decode("utf-8")
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        meta = json.loads(text)
+    except (ValueError, UnicodeDecodeError, TypeError) as e:
+        raise SGError(f"{where}: 'meta' is not valid JSON: {e}") from e
+    if not isinstance(meta, dict):
+        raise SGError(f"{where}: 'meta' must be a JSON object, got {type(meta).__name__}")
+    space = meta.get("space")
+    if space is not None and space not in SPACES:
+        raise SGError(f"{where}: meta space {space!r} is not one of {', '.join(SPACES)}")
+    return meta
+
+
+def load_latents(
+    path: str | os.PathLike[str], num_ws: int | None = None, w_dim: int | None = None
+) -> Latents:
+    """Load and validate a latent .npz; ``w`` always comes back as float32 [N, num_ws, w_dim] tensors.
+
+    ``num_ws``/``w_dim`` are the model's values: a mismatch is an SGError naming both numbers. A single
+    [w_dim] vector is broadcast to ``num_ws`` layers (taken from the model, else from the file's meta).
+    """
+    path = Path(path)
+    where = str(path)
+    data = _read_npz(path)
+    if "w" not in data:
+        found = ", ".join(sorted(data)) or "none"
+        raise SGError(f"{where}: no 'w' array in latent file (found keys: {found})")
+    meta = _parse_meta(data.get("meta"), where)
+
+    w = _check_array("w", data["w"], where)
+    if w.ndim == 1:
+        layers = num_ws if num_ws is not None else meta.get("num_ws")
+        if not isinstance(layers, int) or layers <= 0:
+            raise SGError(
+                f"{where}: 'w' is a single [w_dim] vector and num_ws is unknown (no model or meta num_ws)"
+            )
+        w = np.broadcast_to(w[None, None], (1, layers, w.shape[0])).copy()
+    elif w.ndim == 2:
+        w = w[None]
+    elif w.ndim != 3:
+        raise SGError(
+            f"{where}: 'w' has {w.ndim} dims (shape {list(w.shape)}), "
+            "expected [N,num_ws,w_dim], [num_ws,w_dim] or [w_dim]"
+        )
+    if w.shape[0] == 0:
+        raise SGError(f"{where}: 'w' holds no latents (shape {list(w.shape)})")
+    if num_ws is not None and w.shape[1] != num_ws:
+        raise SGError(f"{where}: latent has num_ws={w.shape[1]} but the model expects num_ws={num_ws}")
+    if w_dim is not None and w.shape[2] != w_dim:
+        raise SGError(f"{where}: latent has w_dim={w.shape[2]} but the model expects w_dim={w_dim}")
+    n = w.shape[0]
+
+    z = None
+    if "z" in data:
+        z = _check_array("z", data["z"], where)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or z.shape[0] != n:
+            raise SGError(f"{where}: 'z' has shape {list(data['z'].shape)}, expected [{n}, z_dim]")
+
+    indices = sorted(int(m.group(1)) for k in data if (m := _NOISE_KEY.match(k)))
+    noise = None
+    if indices:
+        if indices != list(range(len(indices))):
+            raise SGError(f"{where}: noise keys are not contiguous noise_0..noise_{len(indices) - 1}")
+        noise = []
+        for i in indices:
+            arr = _normalise_noise_map(
+                _check_array(f"noise_{i}", data[f"noise_{i}"], where), f"noise_{i}", where
+            )
+            if arr.shape[0] not in (1, n):
+                raise SGError(f"{where}: 'noise_{i}' has batch {arr.shape[0]}, expected 1 or {n}")
+            noise.append(torch.from_numpy(np.ascontiguousarray(arr)))
+
+    return Latents(
+        w=torch.from_numpy(np.ascontiguousarray(w)),
+        z=None if z is None else torch.from_numpy(np.ascontiguousarray(z)),
+        noise=noise,
+        meta=meta,
+    )
+
+
+def validate_noise(
+    noise: Sequence[ArrayLike], resolutions: Sequence[int], batch: int | None = None
+) -> list[torch.Tensor]:
+    """Check noise maps against the generator's noise resolutions (one per layer, in order) and return them
+    as float32 [B,1,r,r] tensors; B must be 1 or ``batch`` when given."""
+    if len(noise) != len(resolutions):
+        raise SGError(
+            f"latent file has {len(noise)} noise maps but the model has {len(resolutions)} noise layers"
+        )
+    out = []
+    for i, (nz, res) in enumerate(zip(noise, resolutions, strict=True)):
+        arr = _normalise_noise_map(_check_array(f"noise_{i}", _to_numpy(nz), "noise"), f"noise_{i}", "noise")
+        if arr.shape[2] != res:
+            raise SGError(f"noise_{i} is {arr.shape[2]}x{arr.shape[3]} but the model expects {res}x{res}")
+        if batch is not None and arr.shape[0] not in (1, batch):
+            raise SGError(f"noise_{i} has batch {arr.shape[0]}, expected 1 or {batch}")
+        out.append(torch.from_numpy(np.ascontiguousarray(arr)))
+    return out
