@@ -11,15 +11,16 @@ from core.checkpoint.sgformat import Checkpoint, load_sg_safetensors
 from core.errors import SGError
 from core.networks import Generator
 
-SAFETENSORS_MAGIC_MAX_HEADER = 100 * 1024 * 1024
+# A pre-zip torch.save file starts with a pickled magic integer (protocol 2, LONG1 of 10 bytes).
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 
 
 def _kind(path: Path) -> str:
     """Detect the format from content, falling back on the extension."""
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:2] == b"PK":
-        return "torch-zip"  # torch.save (rosinality .pt)
+    if head[:2] == b"PK" or head[:14] == TORCH_LEGACY_MAGIC:
+        return "torch-zip"  # torch.save (rosinality .pt), current or legacy layout
     if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
     if head[:1] == b"\x80":
