@@ -25,8 +25,16 @@ def convert(
     if dst.exists() and not force:
         raise SGError(f"{dst} exists; pass --force to overwrite it")
     ck = load_checkpoint(src)
-    save_checkpoint(dst, ck.G_ema, G=ck.G, D=ck.D, kimg=ck.kimg, training_state=ck.training_state,
-                    state_tensors=ck.state_tensors, extra_meta={"converted_from": ck.source})
+    save_checkpoint(
+        dst,
+        ck.G_ema,
+        G=ck.G,
+        D=ck.D,
+        kimg=ck.kimg,
+        training_state=ck.training_state,
+        state_tensors=ck.state_tensors,
+        extra_meta={"converted_from": ck.source},
+    )
     parts = ["G_ema"] + (["G"] if ck.G is not None else []) + (["D"] if ck.D is not None else [])
     typer.echo(f"wrote {dst} ({', '.join(parts)}; {ck.g_config.img_resolution} px, {ck.source})")
 

@@ -13,7 +13,9 @@ def _param_count(module) -> int:
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
-def info(model: Path = typer.Argument(..., help="Model file: sg .safetensors, official .pkl or rosinality .pt.")) -> None:
+def info(
+    model: Path = typer.Argument(..., help="Model file: sg .safetensors, official .pkl or rosinality .pt."),
+) -> None:
     """Print architecture, resolution, z/w dims, num_ws, parameter counts and (for snapshots) kimg.
 
     Example: sg info runs/00000-fashion/network-snapshot-000002.safetensors

@@ -27,9 +27,15 @@ def _golden(golden_dir, name):
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     tensors = load_file(str(path))
-    G = {k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")}
-    D = {k[len("D."):]: v for k, v in tensors.items() if k.startswith("D.")}
-    return G, json.loads(meta["G_init_kwargs"]), D, json.loads(meta["D_init_kwargs"]), np.load(golden_dir / f"{name}_ref.npz")
+    G = {k[len("G_ema.") :]: v for k, v in tensors.items() if k.startswith("G_ema.")}
+    D = {k[len("D.") :]: v for k, v in tensors.items() if k.startswith("D.")}
+    return (
+        G,
+        json.loads(meta["G_init_kwargs"]),
+        D,
+        json.loads(meta["D_init_kwargs"]),
+        np.load(golden_dir / f"{name}_ref.npz"),
+    )
 
 
 def _z(seeds, z_dim):
@@ -86,8 +92,12 @@ def test_cli_refuses_evil_pickle_with_one_line(tmp_path):
     pkl = tmp_path / "evil.pkl"
     with open(pkl, "wb") as f:
         pickle.dump({"G_ema": _Evil(marker)}, f)
-    r = subprocess.run([sys.executable, "-m", "stylegan_cli.main", "info", str(pkl)], cwd=REPO,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "stylegan_cli.main", "info", str(pkl)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
     assert "refusing to load" in r.stderr
@@ -95,15 +105,25 @@ def test_cli_refuses_evil_pickle_with_one_line(tmp_path):
 
 
 def _tiny_g(**kw) -> torch.nn.Module:
-    cfg = GeneratorConfig(z_dim=16, w_dim=16, img_resolution=16, channel_base=128, channel_max=16, map_layers=2,
-                          num_fp16_res=0, **kw)
+    cfg = GeneratorConfig(
+        z_dim=16,
+        w_dim=16,
+        img_resolution=16,
+        channel_base=128,
+        channel_max=16,
+        map_layers=2,
+        num_fp16_res=0,
+        **kw,
+    )
     return build_generator(cfg)
 
 
 def test_save_load_round_trip_with_state(tmp_path):
     torch.manual_seed(0)
     G = _tiny_g()
-    D = build_discriminator(DiscriminatorConfig(img_resolution=16, channel_base=128, channel_max=16, num_fp16_res=0))
+    D = build_discriminator(
+        DiscriminatorConfig(img_resolution=16, channel_base=128, channel_max=16, num_fp16_res=0)
+    )
     path = tmp_path / "snap.safetensors"
     state = {"opt_G.exp_avg.0": torch.randn(3, 4)}
     save_checkpoint(path, G, G=G, D=D, state_tensors=state, training_state={"cur_nimg": 1234}, kimg=1.234)
@@ -114,7 +134,9 @@ def test_save_load_round_trip_with_state(tmp_path):
         for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
             assert ka == kb and torch.equal(va, vb)
     z = torch.randn(2, 16)
-    torch.testing.assert_close(G.eval()(z, noise_mode="const"), ck.G_ema(z, noise_mode="const"), rtol=0, atol=0)
+    torch.testing.assert_close(
+        G.eval()(z, noise_mode="const"), ck.G_ema(z, noise_mode="const"), rtol=0, atol=0
+    )
 
 
 def test_interrupted_save_keeps_existing_file(tmp_path, monkeypatch):
@@ -153,9 +175,20 @@ def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
         load_checkpoint(junk)
     pkl = tmp_path / "trunc.pkl"
     G_state = {k: v for k, v in G.state_dict().items()}
-    write_official_pickle(pkl, G_state, {"z_dim": 16, "w_dim": 16, "c_dim": 0, "img_resolution": 16,
-                                         "img_channels": 3, "mapping_kwargs": {"num_layers": 2},
-                                         "channel_base": 128, "channel_max": 16})
+    write_official_pickle(
+        pkl,
+        G_state,
+        {
+            "z_dim": 16,
+            "w_dim": 16,
+            "c_dim": 0,
+            "img_resolution": 16,
+            "img_channels": 3,
+            "mapping_kwargs": {"num_layers": 2},
+            "channel_base": 128,
+            "channel_max": 16,
+        },
+    )
     pkl.write_bytes(pkl.read_bytes()[:-200])
     with pytest.raises(SGError, match="not a readable network pickle"):
         load_checkpoint(pkl)

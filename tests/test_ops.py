@@ -7,10 +7,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.ops import bias_act, conv2d_resample, downsample2d, modulated_conv2d, setup_filter, upfirdn2d, upsample2d
+from core.ops import (
+    bias_act,
+    conv2d_resample,
+    downsample2d,
+    modulated_conv2d,
+    setup_filter,
+    upfirdn2d,
+    upsample2d,
+)
 
 
-def naive_upfirdn2d(x: np.ndarray, f: np.ndarray, up: int, down: int, pad: tuple[int, int, int, int]) -> np.ndarray:
+def naive_upfirdn2d(
+    x: np.ndarray, f: np.ndarray, up: int, down: int, pad: tuple[int, int, int, int]
+) -> np.ndarray:
     """Loop-based definition: zero-stuff, pad, true convolution with f, decimate."""
     n, c, h, w = x.shape
     z = np.zeros((n, c, h * up, w * up), x.dtype)
@@ -27,8 +37,16 @@ def naive_upfirdn2d(x: np.ndarray, f: np.ndarray, up: int, down: int, pad: tuple
     return out[:, :, ::down, ::down]
 
 
-@pytest.mark.parametrize("up,down,pad", [(1, 1, (1, 2, 0, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)),
-                                         (2, 2, (0, 0, 0, 0)), (1, 1, (-1, 1, 2, -1))])
+@pytest.mark.parametrize(
+    "up,down,pad",
+    [
+        (1, 1, (1, 2, 0, 1)),
+        (2, 1, (2, 1, 2, 1)),
+        (1, 2, (1, 1, 1, 1)),
+        (2, 2, (0, 0, 0, 0)),
+        (1, 1, (-1, 1, 2, -1)),
+    ],
+)
 def test_upfirdn2d_matches_loop_reference(up, down, pad):
     rng = np.random.RandomState(0)
     x = rng.randn(2, 3, 7, 6).astype(np.float64)
@@ -40,7 +58,9 @@ def test_upfirdn2d_matches_loop_reference(up, down, pad):
 def test_setup_filter_is_normalised_outer_product():
     f = setup_filter([1, 3, 3, 1])
     assert f.shape == (4, 4)
-    torch.testing.assert_close(f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
+    torch.testing.assert_close(
+        f, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
+    )
 
 
 def test_up_and_down_preserve_constant_images():

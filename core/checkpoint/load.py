@@ -26,7 +26,9 @@ def _kind(path: Path) -> str:
     if head[:1] == b"\x80":
         return "pickle"
     ext = path.suffix.lower()
-    return {".safetensors": "safetensors", ".pkl": "pickle", ".pt": "torch-zip", ".pth": "torch-zip"}.get(ext, "?")
+    return {".safetensors": "safetensors", ".pkl": "pickle", ".pt": "torch-zip", ".pth": "torch-zip"}.get(
+        ext, "?"
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
@@ -50,7 +52,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
         ck = checkpoint_from_rosinality(path)
     else:
-        raise SGError(f"{path}: unsupported model file (expected .safetensors, official .pkl or rosinality .pt)")
+        raise SGError(
+            f"{path}: unsupported model file (expected .safetensors, official .pkl or rosinality .pt)"
+        )
     for net in (ck.G_ema, ck.G, ck.D):
         if net is not None:
             net.to(device)

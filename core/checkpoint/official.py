@@ -58,8 +58,11 @@ def _reconstruct_persistent(meta: dict[str, Any]) -> PersistentRecord:
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise SGError("unsupported persistent object in pickle")
     state = meta.get("state") or {}
-    return PersistentRecord(class_name=str(meta.get("class_name")), module_name=str(meta.get("module_name", "")),
-                            state=state if isinstance(state, dict) else {})
+    return PersistentRecord(
+        class_name=str(meta.get("class_name")),
+        module_name=str(meta.get("module_name", "")),
+        state=state if isinstance(state, dict) else {},
+    )
 
 
 def _storage_from_bytes(b: bytes) -> Any:
@@ -75,7 +78,9 @@ class _EasyDict(dict):
             raise AttributeError(name) from None
 
 
-def _rebuild_parameter(data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *state: Any) -> torch.Tensor:
+def _rebuild_parameter(
+    data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *state: Any
+) -> torch.Tensor:
     return torch.nn.Parameter(data, requires_grad=requires_grad)
 
 
@@ -112,7 +117,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise SGError("refusing to load: pickle uses persistent ids (a torch.save file, not a network pickle?)")
+        raise SGError(
+            "refusing to load: pickle uses persistent ids (a torch.save file, not a network pickle?)"
+        )
 
 
 def read_official_pickle(path: str | os.PathLike) -> Any:
@@ -122,8 +129,16 @@ def read_official_pickle(path: str | os.PathLike) -> Any:
             return RestrictedUnpickler(f).load()
     except SGError as exc:
         raise SGError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, RuntimeError,
-            IndexError, KeyError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        RuntimeError,
+        IndexError,
+        KeyError,
+    ) as exc:
         raise SGError(f"{path}: not a readable network pickle (truncated or corrupt?): {exc}") from None
 
 
@@ -144,14 +159,21 @@ def generator_config_from_official(kw: dict[str, Any]) -> GeneratorConfig:
     syn = _synthesis_kwargs(kw)
     arch = syn.get("architecture", "skip")
     if arch != "skip":
-        raise SGError(f"generator architecture '{arch}' is not supported (only the official 'skip' generator)")
+        raise SGError(
+            f"generator architecture '{arch}' is not supported (only the official 'skip' generator)"
+        )
     mapping = dict(kw.get("mapping_kwargs") or {})
     return GeneratorConfig(
         arch="stylegan2",
-        z_dim=int(kw["z_dim"]), c_dim=int(kw.get("c_dim", 0)), w_dim=int(kw["w_dim"]),
-        img_resolution=int(kw["img_resolution"]), img_channels=int(kw.get("img_channels", 3)),
-        channel_base=int(syn.get("channel_base", 32768)), channel_max=int(syn.get("channel_max", 512)),
-        num_fp16_res=int(syn.get("num_fp16_res", 0)), conv_clamp=syn.get("conv_clamp"),
+        z_dim=int(kw["z_dim"]),
+        c_dim=int(kw.get("c_dim", 0)),
+        w_dim=int(kw["w_dim"]),
+        img_resolution=int(kw["img_resolution"]),
+        img_channels=int(kw.get("img_channels", 3)),
+        channel_base=int(syn.get("channel_base", 32768)),
+        channel_max=int(syn.get("channel_max", 512)),
+        num_fp16_res=int(syn.get("num_fp16_res", 0)),
+        conv_clamp=syn.get("conv_clamp"),
         map_layers=int(mapping.get("num_layers", 8)),
         map_lr_multiplier=float(mapping.get("lr_multiplier", 0.01)),
         w_avg_beta=float(mapping.get("w_avg_beta", 0.995)),
@@ -166,11 +188,16 @@ def discriminator_config_from_official(kw: dict[str, Any]) -> DiscriminatorConfi
     epi = dict(kw.get("epilogue_kwargs") or {})
     mapping = dict(kw.get("mapping_kwargs") or {})
     return DiscriminatorConfig(
-        c_dim=int(kw.get("c_dim", 0)), img_resolution=int(kw["img_resolution"]),
-        img_channels=int(kw.get("img_channels", 3)), channel_base=int(kw.get("channel_base", 32768)),
-        channel_max=int(kw.get("channel_max", 512)), num_fp16_res=int(kw.get("num_fp16_res", 0)),
-        conv_clamp=kw.get("conv_clamp"), mbstd_group_size=epi.get("mbstd_group_size", 4),
-        mbstd_num_channels=int(epi.get("mbstd_num_channels", 1)), cmap_dim=kw.get("cmap_dim"),
+        c_dim=int(kw.get("c_dim", 0)),
+        img_resolution=int(kw["img_resolution"]),
+        img_channels=int(kw.get("img_channels", 3)),
+        channel_base=int(kw.get("channel_base", 32768)),
+        channel_max=int(kw.get("channel_max", 512)),
+        num_fp16_res=int(kw.get("num_fp16_res", 0)),
+        conv_clamp=kw.get("conv_clamp"),
+        mbstd_group_size=epi.get("mbstd_group_size", 4),
+        mbstd_num_channels=int(epi.get("mbstd_num_channels", 1)),
+        cmap_dim=kw.get("cmap_dim"),
         map_layers=int(mapping.get("num_layers", 8)),
         resample_filter=list(kw.get("resample_filter", [1, 3, 3, 1])),
     )
@@ -179,8 +206,10 @@ def discriminator_config_from_official(kw: dict[str, Any]) -> DiscriminatorConfi
 def _check_stylegan2(record: PersistentRecord, path: str | os.PathLike) -> None:
     syn = record.children.get("synthesis")
     if isinstance(syn, PersistentRecord) and "input" in syn.children:
-        raise SGError(f"{path}: this is a StyleGAN3 (alias-free) generator, which sg does not support; "
-                      "StyleGAN2 networks from stylegan3 pickles are supported")
+        raise SGError(
+            f"{path}: this is a StyleGAN3 (alias-free) generator, which sg does not support; "
+            "StyleGAN2 networks from stylegan3 pickles are supported"
+        )
 
 
 def checkpoint_from_official_pickle(path: str | os.PathLike):
@@ -188,15 +217,19 @@ def checkpoint_from_official_pickle(path: str | os.PathLike):
 
     top = read_official_pickle(path)
     if isinstance(top, tuple):
-        raise SGError(f"{path}: a TensorFlow-era (G, D, Gs) pickle; convert it with the official "
-                      "stylegan2-ada-pytorch legacy.py first, or use a PyTorch pickle")
+        raise SGError(
+            f"{path}: a TensorFlow-era (G, D, Gs) pickle; convert it with the official "
+            "stylegan2-ada-pytorch legacy.py first, or use a PyTorch pickle"
+        )
     if not isinstance(top, dict) or not isinstance(top.get("G_ema"), PersistentRecord):
         raise SGError(f"{path}: not an official StyleGAN network pickle (no G_ema network found)")
     g_rec: PersistentRecord = top["G_ema"]
     _check_stylegan2(g_rec, path)
     g_config = generator_config_from_official(g_rec.init_kwargs)
     d_rec = top.get("D")
-    d_config = discriminator_config_from_official(d_rec.init_kwargs) if isinstance(d_rec, PersistentRecord) else None
+    d_config = (
+        discriminator_config_from_official(d_rec.init_kwargs) if isinstance(d_rec, PersistentRecord) else None
+    )
     tensors = {f"G_ema.{k}": v for k, v in g_rec.state_dict().items()}
     if isinstance(top.get("G"), PersistentRecord):
         tensors.update({f"G.{k}": v for k, v in top["G"].state_dict().items()})
@@ -213,6 +246,12 @@ def checkpoint_from_official_tensors(tensors: dict[str, torch.Tensor], meta: dic
     from core.checkpoint.sgformat import Checkpoint, networks_from_tensors
 
     g_config = generator_config_from_official(json.loads(meta["G_init_kwargs"]))
-    d_config = discriminator_config_from_official(json.loads(meta["D_init_kwargs"])) if "D_init_kwargs" in meta else None
+    d_config = (
+        discriminator_config_from_official(json.loads(meta["D_init_kwargs"]))
+        if "D_init_kwargs" in meta
+        else None
+    )
     G_ema, G, D = networks_from_tensors(tensors, g_config, d_config, path)
-    return Checkpoint(G_ema=G_ema, g_config=g_config, G=G, D=D, d_config=d_config, source="official-safetensors")
+    return Checkpoint(
+        G_ema=G_ema, g_config=g_config, G=G, D=D, d_config=d_config, source="official-safetensors"
+    )

@@ -64,7 +64,9 @@ def atomic_write(path: str | os.PathLike, write: callable) -> None:
 
 
 def _detached(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+    return {
+        f"{prefix}.{k}": v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()
+    }
 
 
 def save_checkpoint(
@@ -115,7 +117,9 @@ def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
     return {k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}
 
 
-def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, path: str | os.PathLike) -> None:
+def load_state(
+    module: torch.nn.Module, state: dict[str, torch.Tensor], what: str, path: str | os.PathLike
+) -> None:
     """Strict load with an error that names the first mismatching tensors instead of a torch traceback."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
@@ -135,8 +139,11 @@ def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: st
 
 
 def networks_from_tensors(
-    tensors: dict[str, torch.Tensor], g_config: GeneratorConfig, d_config: DiscriminatorConfig | None,
-    path: str | os.PathLike, g_ema_prefix: str = "G_ema",
+    tensors: dict[str, torch.Tensor],
+    g_config: GeneratorConfig,
+    d_config: DiscriminatorConfig | None,
+    path: str | os.PathLike,
+    g_ema_prefix: str = "G_ema",
 ) -> tuple[Generator, Generator | None, Discriminator | None]:
     """Rebuild G_ema (required), G and D (when present) from prefixed tensors."""
     g_ema_state = split_prefix(tensors, g_ema_prefix)
@@ -167,7 +174,10 @@ def load_sg_safetensors(path: str | os.PathLike) -> Checkpoint:
         raise SGError(f"{path}: safetensors file without sg metadata (not an sg checkpoint)")
     version = int(meta.get("format_version", "0"))
     if version > FORMAT_VERSION:
-        raise SGError(f"{path}: checkpoint format version {version} is newer than this sg ({FORMAT_VERSION}); upgrade sg")
+        raise SGError(
+            f"{path}: checkpoint format version {version} is newer than this sg "
+            f"({FORMAT_VERSION}); upgrade sg"
+        )
     try:
         g_config = GeneratorConfig.from_dict(json.loads(meta["G_config"]))
         d_config = DiscriminatorConfig.from_dict(json.loads(meta["D_config"])) if "D_config" in meta else None
@@ -176,5 +186,14 @@ def load_sg_safetensors(path: str | os.PathLike) -> Checkpoint:
         raise SGError(f"{path}: checkpoint metadata is damaged ({exc})") from None
     G_ema, G, D = networks_from_tensors(tensors, g_config, d_config, path)
     kimg = float(meta["kimg"]) if "kimg" in meta else None
-    return Checkpoint(G_ema=G_ema, g_config=g_config, G=G, D=D, d_config=d_config, kimg=kimg,
-                      training_state=training_state, state_tensors=split_prefix(tensors, "state"), source="sg")
+    return Checkpoint(
+        G_ema=G_ema,
+        g_config=g_config,
+        G=G,
+        D=D,
+        d_config=d_config,
+        kimg=kimg,
+        training_state=training_state,
+        state_tensors=split_prefix(tensors, "state"),
+        source="sg",
+    )

@@ -20,6 +20,14 @@ def build_discriminator(cfg: DiscriminatorConfig) -> Discriminator:
 
 
 __all__ = [
-    "DiscriminatorConfig", "GeneratorConfig", "check_resolution", "Discriminator", "MappingNetwork", "truncate",
-    "Generator", "SynthesisNetwork", "build_generator", "build_discriminator",
+    "DiscriminatorConfig",
+    "GeneratorConfig",
+    "check_resolution",
+    "Discriminator",
+    "MappingNetwork",
+    "truncate",
+    "Generator",
+    "SynthesisNetwork",
+    "build_generator",
+    "build_discriminator",
 ]

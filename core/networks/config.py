@@ -1,4 +1,4 @@
-"""Architecture configs: plain dataclasses that round-trip through JSON, so a checkpoint rebuilds its model."""
+"""Architecture configs: plain dataclasses that round-trip through JSON, so checkpoints rebuild models."""
 
 from __future__ import annotations
 

@@ -18,21 +18,43 @@ class DiscriminatorBlock(nn.Module):
     """conv0 -> conv1 (downsampling), plus a 1x1 downsampling skip, each branch scaled by sqrt(1/2)."""
 
     def __init__(
-        self, in_channels: int, tmp_channels: int, out_channels: int, img_channels: int,
-        resample_filter: list[int], conv_clamp: float | None, use_fp16: bool,
+        self,
+        in_channels: int,
+        tmp_channels: int,
+        out_channels: int,
+        img_channels: int,
+        resample_filter: list[int],
+        conv_clamp: float | None,
+        use_fp16: bool,
     ) -> None:
         super().__init__()
         self.in_channels, self.use_fp16 = in_channels, use_fp16
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         if in_channels == 0:
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp)
+            self.fromrgb = Conv2dLayer(
+                img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp
+            )
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2,
-                                 resample_filter=resample_filter, conv_clamp=conv_clamp)
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter)
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            3,
+            activation="lrelu",
+            down=2,
+            resample_filter=resample_filter,
+            conv_clamp=conv_clamp,
+        )
+        self.skip = Conv2dLayer(
+            tmp_channels, out_channels, 1, bias=False, down=2, resample_filter=resample_filter
+        )
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, force_fp32: bool = False,
-                reduced_dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        force_fp32: bool = False,
+        reduced_dtype: torch.dtype = torch.float16,
+    ) -> torch.Tensor:
         dtype = reduced_dtype_for(img if x is None else x, self.use_fp16, force_fp32, reduced_dtype)
         if self.in_channels == 0:
             x = self.fromrgb(img.to(dtype))
@@ -67,13 +89,23 @@ class MinibatchStdLayer(nn.Module):
 class DiscriminatorEpilogue(nn.Module):
     """4x4 head: mbstd -> conv -> fc -> out; with labels, the output is projected onto the label embedding."""
 
-    def __init__(self, in_channels: int, cmap_dim: int, resolution: int, mbstd_group_size: int | None,
-                 mbstd_num_channels: int, conv_clamp: float | None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        cmap_dim: int,
+        resolution: int,
+        mbstd_group_size: int | None,
+        mbstd_num_channels: int,
+        conv_clamp: float | None,
+    ) -> None:
         super().__init__()
         self.cmap_dim = cmap_dim
-        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu",
-                                conv_clamp=conv_clamp)
+        self.mbstd = (
+            MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
+        )
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu", conv_clamp=conv_clamp
+        )
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation="lrelu")
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -103,16 +135,27 @@ class Discriminator(nn.Module):
             cmap_dim = 0
         for res in self.block_resolutions:
             in_ch = cfg.channels(res) if res < cfg.img_resolution else 0
-            block = DiscriminatorBlock(in_ch, cfg.channels(res), cfg.channels(res // 2), cfg.img_channels,
-                                       cfg.resample_filter, cfg.conv_clamp, use_fp16=res >= fp16_resolution)
+            block = DiscriminatorBlock(
+                in_ch,
+                cfg.channels(res),
+                cfg.channels(res // 2),
+                cfg.img_channels,
+                cfg.resample_filter,
+                cfg.conv_clamp,
+                use_fp16=res >= fp16_resolution,
+            )
             setattr(self, f"b{res}", block)
         if cfg.c_dim > 0:
-            self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, num_layers=cfg.map_layers,
-                                          w_avg_beta=None)
-        self.b4 = DiscriminatorEpilogue(cfg.channels(4), cmap_dim, 4, cfg.mbstd_group_size,
-                                        cfg.mbstd_num_channels, cfg.conv_clamp)
+            self.mapping = MappingNetwork(
+                0, cfg.c_dim, cmap_dim, num_ws=None, num_layers=cfg.map_layers, w_avg_beta=None
+            )
+        self.b4 = DiscriminatorEpilogue(
+            cfg.channels(4), cmap_dim, 4, cfg.mbstd_group_size, cfg.mbstd_num_channels, cfg.conv_clamp
+        )
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
+    def forward(
+        self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False
+    ) -> torch.Tensor:
         x = None
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32, reduced_dtype=self.reduced_dtype)

@@ -15,8 +15,15 @@ class MappingNetwork(nn.Module):
     """
 
     def __init__(
-        self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-        activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995,
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int | None,
+        num_layers: int = 8,
+        activation: str = "lrelu",
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.995,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
@@ -26,15 +33,20 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(num_layers):
-            layer = FullyConnectedLayer(features[i], features[i + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{i}", layer)
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(
-        self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None, update_emas: bool = False,
+        self,
+        z: torch.Tensor | None,
+        c: torch.Tensor | None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
     ) -> torch.Tensor:
         x = None
         if self.z_dim > 0:

@@ -8,6 +8,15 @@ from core.ops.layers import Conv2dLayer, FullyConnectedLayer, normalize_2nd_mome
 from core.ops.modconv import modulated_conv2d
 
 __all__ = [
-    "ACTIVATION_GAIN", "bias_act", "conv2d_resample", "downsample2d", "setup_filter", "upfirdn2d", "upsample2d",
-    "Conv2dLayer", "FullyConnectedLayer", "normalize_2nd_moment", "modulated_conv2d",
+    "ACTIVATION_GAIN",
+    "bias_act",
+    "conv2d_resample",
+    "downsample2d",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+    "Conv2dLayer",
+    "FullyConnectedLayer",
+    "normalize_2nd_moment",
+    "modulated_conv2d",
 ]

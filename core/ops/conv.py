@@ -14,8 +14,13 @@ from core.ops.fir import Padding, _pad4, filter_size, upfirdn2d
 
 
 def _conv(
-    x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | tuple[int, int] = 0,
-    groups: int = 1, transpose: bool = False, flip_weight: bool = True,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    stride: int = 1,
+    padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    transpose: bool = False,
+    flip_weight: bool = True,
 ) -> torch.Tensor:
     kh, kw = w.shape[2], w.shape[3]
     if not flip_weight and (kh > 1 or kw > 1):
@@ -75,7 +80,9 @@ def conv2d_resample(
         py1 -= kh - up
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = _conv(
+            x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True, flip_weight=not flip_weight
+        )
         x = upfirdn2d(
             x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, flip_filter=flip_filter
         )
@@ -87,8 +94,9 @@ def conv2d_resample(
         return _conv(x, w, padding=(py0, px0), groups=groups, flip_weight=flip_weight)
 
     # General fallback.
-    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up * up,
-                  flip_filter=flip_filter)
+    x = upfirdn2d(
+        x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up * up, flip_filter=flip_filter
+    )
     x = _conv(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)

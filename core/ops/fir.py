@@ -99,7 +99,11 @@ def upfirdn2d(
 
 
 def upsample2d(
-    x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, flip_filter: bool = False,
+    x: torch.Tensor,
+    f: torch.Tensor,
+    up: int = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Filtered 2x (or `up`x) upsampling that keeps the image centred."""
@@ -110,11 +114,20 @@ def upsample2d(
 
 
 def downsample2d(
-    x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, flip_filter: bool = False,
+    x: torch.Tensor,
+    f: torch.Tensor,
+    down: int = 2,
+    padding: Padding = 0,
+    flip_filter: bool = False,
     gain: float = 1.0,
 ) -> torch.Tensor:
     """Filtered 2x (or `down`x) downsampling that keeps the image centred."""
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _pad4(padding)
-    p = [px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2, py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2]
+    p = [
+        px0 + (fw - down + 1) // 2,
+        px1 + (fw - down) // 2,
+        py0 + (fh - down + 1) // 2,
+        py1 + (fh - down) // 2,
+    ]
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)

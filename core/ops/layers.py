@@ -19,8 +19,13 @@ from core.ops.fir import setup_filter
 
 class FullyConnectedLayer(nn.Module):
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-        lr_multiplier: float = 1.0, bias_init: float = 0.0,
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
@@ -48,9 +53,16 @@ class Conv2dLayer(nn.Module):
     """Conv with equalized lr, optional FIR up/down-sampling, bias, activation and clamp."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-        activation: str = "linear", up: int = 1, down: int = 1,
-        resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        up: int = 1,
+        down: int = 1,
+        resample_filter: Sequence[float] = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -64,8 +76,15 @@ class Conv2dLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = self.weight * self.weight_gain
-        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+        x = conv2d_resample(
+            x,
+            w.to(x.dtype),
+            f=self.resample_filter,
+            up=self.up,
+            down=self.down,
+            padding=self.padding,
+            flip_weight=(self.up == 1),
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         b = self.bias.to(x.dtype) if self.bias is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)

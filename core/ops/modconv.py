@@ -34,7 +34,9 @@ def modulated_conv2d(
 
     # Keep reduced-precision intermediates in range: normalise before multiplying large numbers.
     if x.dtype in (torch.float16, torch.bfloat16) and demodulate:
-        weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (
+            1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     w = None
@@ -48,8 +50,15 @@ def modulated_conv2d(
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+        x = conv2d_resample(
+            x,
+            weight.to(x.dtype),
+            f=resample_filter,
+            up=up,
+            down=down,
+            padding=padding,
+            flip_weight=flip_weight,
+        )
         if demodulate:
             x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
         if noise is not None:
@@ -58,8 +67,16 @@ def modulated_conv2d(
 
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
-    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=batch,
-                        flip_weight=flip_weight)
+    x = conv2d_resample(
+        x,
+        w.to(x.dtype),
+        f=resample_filter,
+        up=up,
+        down=down,
+        padding=padding,
+        groups=batch,
+        flip_weight=flip_weight,
+    )
     x = x.reshape(batch, -1, *x.shape[2:])
     if noise is not None:
         x = x + noise.to(x.dtype)
