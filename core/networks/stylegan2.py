@@ -19,9 +19,12 @@ from core.ops import ACTIVATION_GAIN, FullyConnectedLayer, bias_act, modulated_c
 NOISE_MODES = ("random", "const", "none")
 
 
-def reduced_dtype_for(x: torch.Tensor, use_reduced: bool, force_fp32: bool, reduced: torch.dtype) -> torch.dtype:
-    """Reduced precision runs only on CUDA: CPU half-precision convs are slow or missing."""
-    if use_reduced and not force_fp32 and x.device.type == "cuda":
+def reduced_dtype_for(
+    x: torch.Tensor, use_reduced: bool, force_fp32: bool, reduced: torch.dtype, allow_cpu: bool = False,
+) -> torch.dtype:
+    """Reduced precision runs only on CUDA: CPU half-precision convs are slow or missing.
+    `allow_cpu` is an explicit override so CPU tests can exercise the reduced-precision path."""
+    if use_reduced and not force_fp32 and (x.device.type == "cuda" or allow_cpu):
         return reduced
     return torch.float32
 
@@ -104,6 +107,10 @@ class ToRGBLayer(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: [const | upsampling conv0] -> conv1 -> ToRGB added to the upsampled skip image."""
 
+    # Opt-in inference switches (set by core/fastpath.py); the class defaults keep the official numerics.
+    channels_last: bool = False  # feature maps in NHWC memory layout (cuDNN/tensor-core friendly)
+    reduced_on_cpu: bool = False  # let use_fp16 blocks run reduced precision on CPU too (tests only)
+
     def __init__(
         self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
         resample_filter: list[int], conv_clamp: float | None, use_fp16: bool,
@@ -133,15 +140,19 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         ref = ws if x is None else x
-        dtype = reduced_dtype_for(ref, self.use_fp16, force_fp32, reduced_dtype)
+        dtype = reduced_dtype_for(ref, self.use_fp16, force_fp32, reduced_dtype, allow_cpu=self.reduced_on_cpu)
         if fused_modconv is None:
             fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
         noise = noise or [None] * self.num_conv
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, next(w_iter), noise_mode, fused_modconv, noise=noise[0])
         else:
             x = x.to(dtype)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv0(x, next(w_iter), noise_mode, fused_modconv, noise=noise[0])
             x = self.conv1(x, next(w_iter), noise_mode, fused_modconv, noise=noise[1])
         if img is not None:

@@ -1,0 +1,164 @@
+"""How well does the projector recover images the model itself generated? W / W+ x noise on / off, on CPU.
+
+No trained model can be downloaded here, so by default the model is a small randomly initialised StyleGAN2
+with two adjustments that make it behave like a trained one where projection is concerned: noise strengths
+of 0.05 (re-drawing the noise then changes an image by about as much as in trained models, ~27 dB) and ToRGB
+weights scaled by 0.3 (images mostly inside [-1,1] instead of std 2). ``--model PATH`` uses a real file.
+Targets are rendered from known w with fresh random noise (which the projector never sees) and go through
+uint8 like a PNG. LPIPS here uses a RANDOM VGG16 backbone (the ImageNet weights are not available offline):
+it is a consistent distance, not a perceptual one. PSNR is on the uint8 images.
+
+Run: python bench/project_quality.py [--res 32] [--steps 1000] [--images 4] [--loss mse] [--speed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.images import to_uint8  # noqa: E402
+from core.networks import GeneratorConfig, build_generator  # noqa: E402
+from projector.lpips_loss import PerceptualLoss  # noqa: E402
+from projector.metrics import psnr  # noqa: E402
+from projector.preprocess import uint8_to_tensor  # noqa: E402
+from projector.project import ProjectConfig, compute_w_stats, project, render_projection  # noqa: E402
+
+
+def small_generator(res: int, seed: int = 0) -> torch.nn.Module:
+    """A random StyleGAN2 whose images and noise sensitivity look like a trained model's (see above)."""
+    torch.manual_seed(seed)
+    cfg = GeneratorConfig(
+        z_dim=64,
+        w_dim=64,
+        img_resolution=res,
+        channel_base=16 * res,
+        channel_max=64,
+        map_layers=2,
+        num_fp16_res=0,
+    )
+    G = build_generator(cfg).eval().requires_grad_(False)
+    with torch.no_grad():
+        for layer in G.synthesis.noise_layers():
+            layer.noise_strength.fill_(0.05)
+        for block in G.synthesis.blocks():
+            block.torgb.weight.mul_(0.3)
+    return G
+
+
+def as_png(img: torch.Tensor) -> torch.Tensor:
+    """Quantise like a saved PNG and back to [-1,1]."""
+    return torch.stack([uint8_to_tensor(a.numpy()) for a in to_uint8(img)])
+
+
+def make_targets(G: torch.nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images from known w (seeded z) with fresh random noise; returns (ws, uint8-quantised targets)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.z_dim, generator=gen)
+    with torch.no_grad():
+        ws = G.mapping(z, None)
+        torch.manual_seed(seed + 1000)
+        img = G.synthesis(ws, noise_mode="random")
+    return ws, as_png(img)
+
+
+def quality_table(G: torch.nn.Module, args: argparse.Namespace, perceptual: PerceptualLoss) -> None:
+    ws, target = make_targets(G, args.images, args.seed)
+    stats = compute_w_stats(G)
+    with torch.no_grad():
+        ceiling = psnr(as_png(G.synthesis(ws, noise_mode="const")), target)
+    print(
+        f"model {G.img_resolution} px, {sum(p.numel() for p in G.parameters()):,} params, num_ws {G.num_ws}; "
+        f"{args.images} targets, {args.steps} steps, loss {args.loss}, "
+        f"{torch.get_num_threads()} CPU thread(s)"
+    )
+    print(
+        f"reference: true w with the model's const noise instead of the target's noise: "
+        f"PSNR {ceiling.mean():.2f} dB"
+    )
+    print(
+        f"{'space':6} {'noise':6} {'PSNR dB (mean)':>15} {'PSNR min':>9} {'LPIPS(rand)':>12} "
+        f"{'|w-w_true|':>11} "
+        f"{'s/img':>7}"
+    )
+    for space in ("w", "w+"):
+        for noise in (False, True):
+            cfg = ProjectConfig(
+                space=space, steps=args.steps, loss=args.loss, optimize_noise=noise, seed=args.seed
+            )
+            t0 = time.perf_counter()
+            proj = project(G, target, cfg, perceptual if "lpips" in args.loss else None, stats)
+            sec = (time.perf_counter() - t0) / args.images
+            img = render_projection(G, proj.w, proj.noise)
+            p = psnr(as_png(img), target)
+            with torch.no_grad():
+                lp = perceptual(img, target)
+            werr = (proj.w - ws).norm(dim=2).mean()
+            print(
+                f"{space:6} {'opt' if noise else 'const':6} {p.mean():15.2f} {p.min():9.2f} "
+                f"{lp.mean():12.4f} "
+                f"{werr:11.3f} {sec:7.1f}",
+                flush=True,
+            )
+
+
+def speed(args: argparse.Namespace, perceptual: PerceptualLoss) -> None:
+    """Seconds per image for 1000 steps (W+, noise, LPIPS), timed over ``--speed-steps`` steps and scaled."""
+    print(
+        f"\nCPU speed, {torch.get_num_threads()} thread(s), W+ with noise, loss lpips (random VGG16), "
+        "batch 1; "
+        f"timed over {args.speed_steps} steps, scaled to 1000:"
+    )
+    for res in (32, 64, 128, 256):
+        G = small_generator(res)
+        _, target = make_targets(G, 1, 0)
+        stats = compute_w_stats(G)
+        cfg = ProjectConfig(space="w+", steps=args.speed_steps, loss="lpips")
+        project(G, target, ProjectConfig(space="w+", steps=2, loss="lpips"), perceptual, stats)  # warm-up
+        t0 = time.perf_counter()
+        project(G, target, cfg, perceptual, stats)
+        sec = (time.perf_counter() - t0) / args.speed_steps * 1000
+        print(
+            f"  {res:4d} px ({sum(p.numel() for p in G.parameters()):,} params): {sec:7.1f} s per image",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--res", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--loss", default="lpips", choices=["lpips", "mse", "lpips+mse"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise-reg", type=float, default=1e5, help="noise regularisation weight (official 1e5)")
+    ap.add_argument("--model", type=Path, default=None, help="a real model file instead of the random one")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 is steadier on a busy machine)"
+    )
+    ap.add_argument("--speed", action="store_true", help="also time 1000-step projections at 32-256 px")
+    ap.add_argument("--speed-steps", type=int, default=50)
+    ap.add_argument("--no-table", action="store_true", help="skip the quality table")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    perceptual = PerceptualLoss(net="vgg", random_backbone=True)
+    if not args.no_table:
+        if args.model is not None:
+            from core.checkpoint import load_generator
+
+            G = load_generator(args.model).eval().requires_grad_(False)
+        else:
+            G = small_generator(args.res)
+        quality_table(G, args, perceptual)
+    if args.speed:
+        speed(args, perceptual)
+
+
+if __name__ == "__main__":
+    main()

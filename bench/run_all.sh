@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The speed benchmarks in one command, for the GPU machine (see bench/RESULTS.md for the bars they are read
+# against). Installs carried wheels from .whl/ (made here by bench/fetch_wheels.sh), puts the repo on
+# PYTHONPATH, runs the sections named on the command line (default: env sample project train) and tees
+# everything to out/bench/run_all-<time>.log, and to $OUT/run_all.log when $OUT is set.
+#
+#     bash bench/run_all.sh                      # everything (longer than one 10-minute device call)
+#     bash bench/run_all.sh env sample           # one section per device call keeps each under 10 minutes
+#
+# Sections: env; sample (1024 px config-f, batch 1 and 16, eager fp32 / eager bf16 / compiled bf16 /
+# compiled bf16 + CUDA graphs); sample-extra (fp16, channels_last, fused modconv, all-bf16 variants);
+# project (one projection step, 1024 px batch 1); project256 (256 px batch 8); train (bench/train_speed.py,
+# cfg stylegan2, 256 px, batch 32, if that script exists; TRAIN_ARGS replaces its arguments).
+# BUDGET_S (default 420) stops a benchmark from starting new rows after that many seconds. SMOKE=1 passes
+# --smoke to the benchmarks (a quick CPU check of this script); NO_WHEELS=1 skips the wheel install.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+PY=${PYTHON:-python3}
+BUDGET_S=${BUDGET_S:-420}
+SMOKE_ARG=${SMOKE:+--smoke}
+SECTIONS=${*:-env sample project train}
+
+mkdir -p out/bench
+LOG=out/bench/run_all-$(date +%Y%m%d-%H%M%S).log
+TEES=("$LOG")
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT" && TEES+=("$OUT/run_all.log")
+fi
+exec > >(tee -a "${TEES[@]}") 2>&1
+
+if [ -z "${NO_WHEELS:-}" ] && compgen -G ".whl/*.whl" >/dev/null; then
+    if "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl; then
+        export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    else
+        echo "### carried wheels did not install; going on without them"
+    fi
+fi
+export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1
+
+FAILED=""
+step() {  # name command...: run, time and record one benchmark without stopping the others
+    local name=$1
+    shift
+    echo
+    echo "### $name: $*"
+    local t0=$SECONDS
+    "$@"
+    local rc=$?
+    echo "### $name: exit $rc after $((SECONDS - t0)) s"
+    [ "$rc" -eq 0 ] || FAILED="$FAILED $name"
+}
+
+env_info() {
+    date -u +"%Y-%m-%d %H:%M UTC"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>/dev/null \
+        || echo "nvidia-smi: not available"
+    "$PY" - <<'EOF'
+import platform, torch
+print("python", platform.python_version(), "| torch", torch.__version__, "| cuda", torch.version.cuda)
+if torch.cuda.is_available():
+    print("gpu:", torch.cuda.get_device_name(), "|", torch.cuda.get_device_properties(0).multi_processor_count, "SMs")
+try:
+    import lpips  # noqa: F401
+    print("lpips: importable")
+except ImportError:
+    print("lpips: NOT importable (projection rows fall back to synthesis only)")
+EOF
+}
+
+for section in $SECTIONS; do
+    # shellcheck disable=SC2086  # SMOKE_ARG is empty or one word
+    case $section in
+    env) step env env_info ;;
+    sample)
+        step sample "$PY" bench/sample_speed.py --res 1024 --batches 1,16 --budget-s "$BUDGET_S" $SMOKE_ARG ;;
+    sample-extra)
+        step sample-extra "$PY" bench/sample_speed.py --res 1024 --batches 1,16 --budget-s "$BUDGET_S" $SMOKE_ARG \
+            --settings eager-fp16,compiled-fp16-graphs,compiled-bf16-cl-graphs,compiled-bf16-fused-graphs,compiled-bf16all-graphs ;;
+    project)
+        step project "$PY" bench/project_speed.py --cases 1024x1 --budget-s "$BUDGET_S" $SMOKE_ARG ;;
+    project256)
+        step project256 "$PY" bench/project_speed.py --cases 256x8 --budget-s "$BUDGET_S" $SMOKE_ARG ;;
+    train)
+        if [ -f bench/train_speed.py ]; then
+            # shellcheck disable=SC2086  # TRAIN_ARGS is a word list on purpose
+            step train "$PY" bench/train_speed.py ${TRAIN_ARGS:---cfg stylegan2 --res 256 --batch 32}
+        else
+            echo "### train: bench/train_speed.py not present, skipped"
+        fi ;;
+    *) echo "### unknown section '$section' (env sample sample-extra project project256 train)"; FAILED="$FAILED $section" ;;
+    esac
+done
+
+echo
+echo "### log: $LOG${OUT:+ and $OUT/run_all.log}"
+if [ -n "$FAILED" ]; then
+    echo "### failed:$FAILED"
+    exit 1
+fi
+echo "### all sections passed"
