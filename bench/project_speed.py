@@ -52,6 +52,7 @@ COLUMNS = [
     "grad cos vs fp32",
 ]
 LPIPS_RES = 256
+SMOKE_SETTINGS = "eager-fp32,eager-bf16,compiled-bf16-graphs"
 STEPS = 1000
 
 
@@ -65,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.device, args.cbase, args.cmax, args.fp16_res, args.cases = "cpu", 256, 32, 2, "16x2"
         args.reps, args.min_time, args.warmup = 3, 0.0, 1
         args.compile_backend, args.cpu_reduced, args.threads = "eager", True, 1
+        if args.settings == common.DEFAULT_SETTINGS:  # one traced setting keeps the smoke run short
+            args.settings = SMOKE_SETTINGS
     return args
 
 

@@ -10,7 +10,8 @@
 # Sections: env; sample (1024 px config-f, batch 1 and 16, eager fp32 / eager bf16 / compiled bf16 /
 # compiled bf16 + CUDA graphs); sample-extra (fp16, channels_last, fused modconv, all-bf16 variants);
 # project (one projection step, 1024 px batch 1); project256 (256 px batch 8); train (bench/train_speed.py,
-# cfg stylegan2, 256 px, batch 32, if that script exists; TRAIN_ARGS replaces its arguments).
+# cfg stylegan2, 256 px, batch 32, if that script exists; TRAIN_ARGS replaces its arguments); train-fast
+# (the same with --precision bf16 --compile).
 # BUDGET_S (default 420) stops a benchmark from starting new rows after that many seconds. SMOKE=1 passes
 # --smoke to the benchmarks (a quick CPU check of this script); NO_WHEELS=1 skips the wheel install.
 set -uo pipefail
@@ -86,11 +87,17 @@ for section in $SECTIONS; do
     train)
         if [ -f bench/train_speed.py ]; then
             # shellcheck disable=SC2086  # TRAIN_ARGS is a word list on purpose
-            step train "$PY" bench/train_speed.py ${TRAIN_ARGS:---cfg stylegan2 --res 256 --batch 32}
+            step train "$PY" bench/train_speed.py ${TRAIN_ARGS:---cfg stylegan2 --resolution 256 --batch 32}
         else
             echo "### train: bench/train_speed.py not present, skipped"
         fi ;;
-    *) echo "### unknown section '$section' (env sample sample-extra project project256 train)"; FAILED="$FAILED $section" ;;
+    train-fast)
+        if [ -f bench/train_speed.py ]; then
+            step train-fast "$PY" bench/train_speed.py --cfg stylegan2 --resolution 256 --batch 32 --precision bf16 --compile
+        else
+            echo "### train-fast: bench/train_speed.py not present, skipped"
+        fi ;;
+    *) echo "### unknown section '$section' (env sample sample-extra project project256 train train-fast)"; FAILED="$FAILED $section" ;;
     esac
 done
 

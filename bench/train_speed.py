@@ -35,7 +35,9 @@ def synthetic_dataset(root: Path, resolution: int, channels: int, n: int = 256) 
     """Random uint8 images with 10 labels; the content does not matter for speed."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n, channels, resolution, resolution), dtype=np.uint8)
-    return write_prepared(root / f"synthetic-{resolution}", images, rng.integers(0, 10, n), {"source": "bench"})
+    return write_prepared(
+        root / f"synthetic-{resolution}", images, rng.integers(0, 10, n), {"source": "bench"}
+    )
 
 
 def peak_memory_gb(device: torch.device) -> float:
@@ -53,14 +55,25 @@ def measure(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_dataset(Path(tmp), args.resolution, args.channels)
-        opts = TrainOptions(data=str(data), outdir=tmp, cfg=args.cfg, batch=args.batch, batch_gpu=args.batch_gpu,
-                            precision=args.precision, compile=args.compile, device=str(device), cond=args.cond,
-                            progress=False)
+        opts = TrainOptions(
+            data=str(data),
+            outdir=tmp,
+            cfg=args.cfg,
+            batch=args.batch,
+            batch_gpu=args.batch_gpu,
+            precision=args.precision,
+            compile=args.compile,
+            device=str(device),
+            cond=args.cond,
+            progress=False,
+        )
         plan = plan_run(opts, 1, device.type, progress=False)
         trainer = Trainer(plan, DistContext(device=device))
-        if args.channels_last:
-            for net in (trainer.G, trainer.D):
-                net.to(memory_format=torch.channels_last)
+        if args.channels_last:  # G: NHWC feature maps per block; D: NHWC weights make its convs NHWC
+            for block in trainer.G.synthesis.modules():
+                if hasattr(block, "channels_last"):
+                    block.channels_last = True
+            trainer.D.to(memory_format=torch.channels_last)
         batch = plan.opts.batch
         real, labels = plan.dataset.get_batch(np.arange(batch) % plan.dataset.num_images)
         real, labels = real.to(device), labels.to(device)
@@ -82,11 +95,13 @@ def measure(args: argparse.Namespace) -> dict:
         o = plan.opts
         precision = "fp32" if device.type != "cuda" else args.precision
         return {
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+            "device": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"cpu x{torch.get_num_threads()}",
             "torch": torch.__version__,
             "config": f"{o.cfg} {o.resolution}px b{batch}/{plan.batch_gpu} cbase {o.cbase} cmax {o.cmax} "
-                      f"map {o.map_depth} {precision}{' compile' if args.compile else ''}"
-                      f"{' channels-last' if args.channels_last else ''}",
+            f"map {o.map_depth} {precision}{' compile' if args.compile else ''}"
+            f"{' channels-last' if args.channels_last else ''}",
             "s/kimg": s_per_kimg,
             "img/s": 1000 / s_per_kimg,
             "peak GB": peak_memory_gb(device),
@@ -101,8 +116,14 @@ def print_table(row: dict) -> None:
     table = Table(title="sg training speed (median over repeats, after warm-up)")
     for col in ("device", "torch", "config", "s/kimg", "img/s", "peak GB"):
         table.add_column(col)
-    table.add_row(row["device"], row["torch"], row["config"], f"{row['s/kimg']:.2f}", f"{row['img/s']:.1f}",
-                  f"{row['peak GB']:.2f}")
+    table.add_row(
+        row["device"],
+        row["torch"],
+        row["config"],
+        f"{row['s/kimg']:.2f}",
+        f"{row['img/s']:.1f}",
+        f"{row['peak GB']:.2f}",
+    )
     Console(width=200).print(table)
     lo, hi = row["spread"]
     print(f"repeat spread: {lo:.2f}x .. {hi:.2f}x of the median")
@@ -118,8 +139,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cond", action="store_true", help="10-class conditional networks")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                   help="torch.compile the main phases' G synthesis and D forward (off by default)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="torch.compile the main phases' G synthesis and D forward (off by default)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels-last weights (NHWC convolutions)")
     p.add_argument("--steps", type=int, default=16, help="minibatches per timing (16 = one lazy-reg cycle)")
     p.add_argument("--repeats", type=int, default=5)

@@ -11,38 +11,65 @@ from core.errors import SGError
 
 
 def train(
-    data: Path | None = typer.Argument(None, help="Images: folder, zip or prepared dataset. "
-                                       "Omitted: the bundled 4,000 Fashion-MNIST images (32x32, 10 classes)."),
+    data: Path | None = typer.Argument(
+        None,
+        help="Images: folder, zip or prepared dataset. "
+        "Omitted: the bundled 4,000 Fashion-MNIST images (32x32, 10 classes).",
+    ),
     outdir: Path | None = typer.Option(None, "--outdir", help="Where run directories go [default: runs]."),
-    cfg: str | None = typer.Option(None, "--cfg", help="Preset: auto, stylegan2, paper256, paper512, paper1024, "
-                                   "small, tiny [default: auto on GPU, small on CPU]."),
+    cfg: str | None = typer.Option(
+        None,
+        "--cfg",
+        help="Preset: auto, stylegan2, paper256, paper512, paper1024, "
+        "small, tiny [default: auto on GPU, small on CPU].",
+    ),
     arch: str | None = typer.Option(None, "--arch", help="Generator: stylegan2 or stylegan1 (AdaIN)."),
     resolution: int | None = typer.Option(None, "--resolution", help="Train at N px (raw data is resized)."),
-    cond: bool | None = typer.Option(None, "--cond/--no-cond", help="Condition on the dataset's class labels."),
-    mirror: bool | None = typer.Option(None, "--mirror/--no-mirror", help="Add x-flipped copies of the data."),
-    cbase: int | None = typer.Option(None, "--cbase", help="Channel base (channels = min(cbase / res, cmax))."),
+    cond: bool | None = typer.Option(
+        None, "--cond/--no-cond", help="Condition on the dataset's class labels."
+    ),
+    mirror: bool | None = typer.Option(
+        None, "--mirror/--no-mirror", help="Add x-flipped copies of the data."
+    ),
+    cbase: int | None = typer.Option(
+        None, "--cbase", help="Channel base (channels = min(cbase / res, cmax))."
+    ),
     cmax: int | None = typer.Option(None, "--cmax", help="Most channels of any layer."),
     map_depth: int | None = typer.Option(None, "--map-depth", help="Layers of the mapping network."),
     mbstd_group: int | None = typer.Option(None, "--mbstd-group", help="Minibatch-stddev group size."),
     gamma: float | None = typer.Option(None, "--gamma", help="R1 regularisation weight."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate of G and D."),
     batch: int | None = typer.Option(None, "--batch", help="Total batch size (over all GPUs)."),
-    batch_gpu: int | None = typer.Option(None, "--batch-gpu", help="Batch per pass; gradients accumulate up to "
-                                         "the per-GPU batch."),
+    batch_gpu: int | None = typer.Option(
+        None, "--batch-gpu", help="Batch per pass; gradients accumulate up to the per-GPU batch."
+    ),
     ema_kimg: float | None = typer.Option(None, "--ema", help="G_ema half-life in kimg."),
-    kimg: float | None = typer.Option(None, "--kimg", help="Train until this many thousand images (fractions ok)."),
+    kimg: float | None = typer.Option(
+        None, "--kimg", help="Train until this many thousand images (fractions ok)."
+    ),
     snap: float | None = typer.Option(None, "--snap", help="kimg between snapshots."),
     tick: float | None = typer.Option(None, "--tick", help="kimg between progress lines."),
     keep: int | None = typer.Option(None, "--keep", help="Keep only the N newest snapshots."),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue a run (its folder or a snapshot), or "
-                                       "start from any model file (official .pkl ...) at kimg 0."),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue a run (its folder or a snapshot), or "
+        "start from any model file (official .pkl ...) at kimg 0.",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed [default: 0]."),
-    gpus: int | None = typer.Option(None, "--gpus", help="Processes (one per GPU; gloo on CPU) [default: 1]."),
+    gpus: int | None = typer.Option(
+        None, "--gpus", help="Processes (one per GPU; gloo on CPU) [default: 1]."
+    ),
     loss: str | None = typer.Option(None, "--loss", help="ns (logistic + R1, default) or wgan-gp."),
     fp32: bool = typer.Option(False, "--fp32", help="No reduced precision (same as --precision fp32)."),
-    precision: str | None = typer.Option(None, "--precision", help="auto, bf16, fp16 or fp32 for the top "
-                                         "resolutions on CUDA (CPU always runs fp32)."),
-    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile G and D forward."),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="auto, bf16, fp16 or fp32 for the top resolutions on CUDA (CPU always runs fp32).",
+    ),
+    compile: bool | None = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile G and D forward."
+    ),
     workers: int | None = typer.Option(None, "--workers", help="Data loader processes."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda [default: cuda if available]."),
 ) -> None:
@@ -51,17 +78,40 @@ def train(
     Example (CPU, about 5 minutes): sg train --kimg 2
     Example (GPU): sg train faces.zip --cfg stylegan2 --gpus 2 --batch 32 --gamma 10 --mirror
     """
-    from core.training import TrainOptions, train as run_training
+    from core.training import TrainOptions
+    from core.training import train as run_training
 
     if fp32 and precision not in (None, "fp32"):
         raise SGError("--fp32 contradicts --precision " + str(precision))
     opts = TrainOptions(
-        data=str(data) if data is not None else None, outdir=str(outdir) if outdir is not None else None,
-        cfg=cfg, arch=arch, resolution=resolution, cond=cond, mirror=mirror, cbase=cbase, cmax=cmax,
-        map_depth=map_depth, mbstd_group=mbstd_group, gamma=gamma, lr=lr, batch=batch, batch_gpu=batch_gpu,
-        ema_kimg=ema_kimg, kimg=kimg, snap=snap, tick=tick, keep=keep,
-        resume=str(resume) if resume is not None else None, seed=seed, gpus=gpus, loss=loss,
-        precision="fp32" if fp32 else precision, compile=compile, workers=workers, device=device,
+        data=str(data) if data is not None else None,
+        outdir=str(outdir) if outdir is not None else None,
+        cfg=cfg,
+        arch=arch,
+        resolution=resolution,
+        cond=cond,
+        mirror=mirror,
+        cbase=cbase,
+        cmax=cmax,
+        map_depth=map_depth,
+        mbstd_group=mbstd_group,
+        gamma=gamma,
+        lr=lr,
+        batch=batch,
+        batch_gpu=batch_gpu,
+        ema_kimg=ema_kimg,
+        kimg=kimg,
+        snap=snap,
+        tick=tick,
+        keep=keep,
+        resume=str(resume) if resume is not None else None,
+        seed=seed,
+        gpus=gpus,
+        loss=loss,
+        precision="fp32" if fp32 else precision,
+        compile=compile,
+        workers=workers,
+        device=device,
     )
     if (gpus or 1) > 1 and "WORLD_SIZE" not in os.environ:
         _launch(opts)

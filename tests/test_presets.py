@@ -26,10 +26,16 @@ def test_official_presets_match_the_reference(name):
     assert (p.style_mixing_prob, p.pl_weight, p.z_dim, p.w_dim) == (0.9, 2.0, 512, 512)
 
 
-@pytest.mark.parametrize(("res", "gpus", "batch", "cbase", "lr"), [
-    (256, 1, 16, 16384, 0.0025), (256, 8, 64, 16384, 0.0025), (512, 1, 8, 32768, 0.0025),
-    (1024, 1, 4, 32768, 0.002), (32, 1, 32, 16384, 0.0025),
-])
+@pytest.mark.parametrize(
+    ("res", "gpus", "batch", "cbase", "lr"),
+    [
+        (256, 1, 16, 16384, 0.0025),
+        (256, 8, 64, 16384, 0.0025),
+        (512, 1, 8, 32768, 0.0025),
+        (1024, 1, 4, 32768, 0.002),
+        (32, 1, 32, 16384, 0.0025),
+    ],
+)
 def test_auto_preset_scales_with_resolution(res, gpus, batch, cbase, lr):
     p = get_preset("auto", res, gpus)
     assert (p.batch, p.channel_base, p.lr, p.map_layers, p.ema_rampup) == (batch, cbase, lr, 2, 0.05)
@@ -39,8 +45,9 @@ def test_auto_preset_scales_with_resolution(res, gpus, batch, cbase, lr):
 
 
 def test_overrides_and_network_configs():
-    p = override_preset(get_preset("stylegan2", 32), channel_base=2048, channel_max=128, map_layers=2,
-                        gamma=0.01, batch=None)
+    p = override_preset(
+        get_preset("stylegan2", 32), channel_base=2048, channel_max=128, map_layers=2, gamma=0.01, batch=None
+    )
     assert (p.channel_base, p.channel_max, p.map_layers, p.gamma, p.batch) == (2048, 128, 2, 0.01, 32)
     g, d = network_configs(p, 32, img_channels=1, c_dim=10, arch="stylegan2")
     assert [g.channels(r) for r in (4, 8, 16, 32)] == [128, 128, 128, 64]

@@ -465,8 +465,12 @@ def test_cli_missing_vgg_weights_fails_before_any_work(cli_setup) -> None:
 
 
 def test_cli_help_has_an_example() -> None:
-    r = _sg("project", "--help")
-    assert r.returncode == 0 and "Example: sg project" in r.stdout
+    from typer.testing import CliRunner
+
+    from stylegan_cli.main import app
+
+    r = CliRunner().invoke(app, ["project", "--help"], terminal_width=200)
+    assert r.exit_code == 0 and "Example: sg project" in r.output
 
 
 # ----------------------------------------------------------------------------- face alignment

@@ -59,24 +59,49 @@ def data16(tmp_path_factory) -> Path:
         rgb = np.stack([blob * (k == c % 3 or k == 3) for c in range(3)]) * 255
         images.append(rgb.astype(np.uint8))
         labels.append(k)
-    return write_prepared(tmp_path_factory.mktemp("data") / "blobs16", np.stack(images), np.array(labels),
-                          {"source": "test blobs"})
+    return write_prepared(
+        tmp_path_factory.mktemp("data") / "blobs16",
+        np.stack(images),
+        np.array(labels),
+        {"source": "test blobs"},
+    )
 
 
 def tiny(data: Path, out: Path, **kw) -> TrainOptions:
     """Tiny-preset options, snapshot only at the end, lazy regularisers every 2 steps so they all run."""
-    base = dict(data=str(data), outdir=str(out), cfg="tiny", kimg=0.032, batch=8, snap=1.0, tick=1.0,
-                r1_interval=2, pl_interval=2, progress=False, seed=0)
+    base = dict(
+        data=str(data),
+        outdir=str(out),
+        cfg="tiny",
+        kimg=0.032,
+        batch=8,
+        snap=1.0,
+        tick=1.0,
+        r1_interval=2,
+        pl_interval=2,
+        progress=False,
+        seed=0,
+    )
     base.update(kw)
     return TrainOptions(**base)
 
 
 def tiny_nets(c_dim: int = 0, res: int = 16, arch: str = "stylegan2"):
     torch.manual_seed(0)
-    g = GeneratorConfig(arch=arch, z_dim=16, w_dim=16, c_dim=c_dim, img_resolution=res, channel_base=128,
-                        channel_max=16, map_layers=2)
+    g = GeneratorConfig(
+        arch=arch,
+        z_dim=16,
+        w_dim=16,
+        c_dim=c_dim,
+        img_resolution=res,
+        channel_base=128,
+        channel_max=16,
+        map_layers=2,
+    )
     d = DiscriminatorConfig(c_dim=c_dim, img_resolution=res, channel_base=128, channel_max=16)
-    return build_generator(g).train().requires_grad_(False), build_discriminator(d).train().requires_grad_(False)
+    return build_generator(g).train().requires_grad_(False), build_discriminator(d).train().requires_grad_(
+        False
+    )
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -208,8 +233,10 @@ def test_train_writes_run_dir_and_snapshot_round_trips(data16, tmp_path):
     res = train(tiny(data16, tmp_path, cond=True, kimg=0.032, snap=0.016, tick=0.008))
     run = res.run_dir
     assert run.name == "00000-blobs16-tiny-cond-gpus1-batch8-gamma0.1" and res.stopped_by is None
-    assert [p.name for p in list_snapshots(run)] == ["network-snapshot-000000.016.safetensors",
-                                                     "network-snapshot-000000.032.safetensors"]
+    assert [p.name for p in list_snapshots(run)] == [
+        "network-snapshot-000000.016.safetensors",
+        "network-snapshot-000000.032.safetensors",
+    ]
     assert res.snapshot == list_snapshots(run)[-1] and res.kimg == pytest.approx(0.032)
     for png in ("reals.png", "fakes-init.png", "fakes-000000.016.png", "fakes-000000.032.png"):
         assert (run / png).stat().st_size > 0
@@ -220,9 +247,16 @@ def test_train_writes_run_dir_and_snapshot_round_trips(data16, tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())  # tensorboard is installed
 
     ck = load_checkpoint(res.snapshot)
-    assert ck.kimg == pytest.approx(0.032) and ck.g_config.c_dim == 4 and ck.G is not None and ck.D is not None
+    assert (
+        ck.kimg == pytest.approx(0.032) and ck.g_config.c_dim == 4 and ck.G is not None and ck.D is not None
+    )
     ts = ck.training_state
-    assert (ts["cur_nimg"], ts["batch_idx"], ts["options"]["cond"], ts["options"]["cfg"]) == (32, 4, True, "tiny")
+    assert (ts["cur_nimg"], ts["batch_idx"], ts["options"]["cond"], ts["options"]["cfg"]) == (
+        32,
+        4,
+        True,
+        "tiny",
+    )
     names = set(ck.state_tensors)
     assert {"loss.pl_mean", "rng.torch", "rng.numpy_keys"} <= names
     assert any(n.startswith("optim.G.") and n.endswith("exp_avg_sq") for n in names)
@@ -259,12 +293,30 @@ def test_resume_from_a_model_file_starts_at_kimg_zero(data16, tmp_path):
     ck = load_checkpoint(src)
     g = ck.g_config
     pkl = tmp_path / "official.pkl"
-    G_kwargs = {"z_dim": g.z_dim, "w_dim": g.w_dim, "c_dim": 0, "img_resolution": 16, "img_channels": 3,
-                "mapping_kwargs": {"num_layers": g.map_layers}, "channel_base": g.channel_base,
-                "channel_max": g.channel_max, "num_fp16_res": g.num_fp16_res, "conv_clamp": g.conv_clamp}
+    G_kwargs = {
+        "z_dim": g.z_dim,
+        "w_dim": g.w_dim,
+        "c_dim": 0,
+        "img_resolution": 16,
+        "img_channels": 3,
+        "mapping_kwargs": {"num_layers": g.map_layers},
+        "channel_base": g.channel_base,
+        "channel_max": g.channel_max,
+        "num_fp16_res": g.num_fp16_res,
+        "conv_clamp": g.conv_clamp,
+    }
     write_official_pickle(pkl, state(ck.G_ema), G_kwargs)
-    plan = plan_run(TrainOptions(data=str(data16), resume=str(pkl), outdir=str(tmp_path), cfg="tiny", batch=8,
-                                 kimg=0.016, progress=False))
+    plan = plan_run(
+        TrainOptions(
+            data=str(data16),
+            resume=str(pkl),
+            outdir=str(tmp_path),
+            cfg="tiny",
+            batch=8,
+            kimg=0.016,
+            progress=False,
+        )
+    )
     assert not plan.continues
     trainer = Trainer(plan, DistContext())
     assert trainer.cur_nimg == 0 and not trainer.opt_G.state
@@ -309,8 +361,14 @@ def test_gradient_accumulation_averages_like_one_pass(data16, tmp_path):
         real, labels = plan.dataset.get_batch(range(8))
         torch.manual_seed(0)
         trainer.step(real, labels)
-        grads.append({f"{n}.{k}": p.grad.clone() for n, net in (("G", trainer.G), ("D", trainer.D))
-                      for k, p in net.named_parameters() if p.grad is not None and "noise_strength" not in k})
+        grads.append(
+            {
+                f"{n}.{k}": p.grad.clone()
+                for n, net in (("G", trainer.G), ("D", trainer.D))
+                for k, p in net.named_parameters()
+                if p.grad is not None and "noise_strength" not in k
+            }
+        )
     assert len(grads[0]) > 20
     assert_same(grads[0], grads[1], atol=1e-5)
 
@@ -368,8 +426,13 @@ def _free_port() -> int:
 
 
 def _ddp_rank(rank: int, world: int, port: int, opts: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(world))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
     torch.set_num_threads(1)
     from core.training.distributed import init_distributed, shutdown_distributed
     from core.training.loop import Trainer
@@ -378,8 +441,16 @@ def _ddp_rank(rank: int, world: int, port: int, opts: dict, out: str) -> None:
     ctx = init_distributed("cpu")
     trainer = Trainer(plan_run(TrainOptions(**opts), ctx.world_size, "cpu", progress=False), ctx)
     result = trainer.run()
-    torch.save({"G": state(trainer.G), "D": state(trainer.D), "G_ema": state(trainer.G_ema),
-                "pl_mean": trainer.loss.pl_mean, "snapshot": str(result.snapshot)}, f"{out}/rank{rank}.pt")
+    torch.save(
+        {
+            "G": state(trainer.G),
+            "D": state(trainer.D),
+            "G_ema": state(trainer.G_ema),
+            "pl_mean": trainer.loss.pl_mean,
+            "snapshot": str(result.snapshot),
+        },
+        f"{out}/rank{rank}.pt",
+    )
     shutdown_distributed(ctx)
 
 
@@ -405,9 +476,27 @@ def _env() -> dict[str, str]:
 
 
 def test_sigterm_writes_a_snapshot_and_exits_zero(data16, tmp_path):
-    proc = subprocess.Popen(_sg("train", str(data16), "--cfg", "tiny", "--kimg", "1000", "--snap", "1000",
-                                "--tick", "0.008", "--outdir", str(tmp_path)),
-                            cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _sg(
+            "train",
+            str(data16),
+            "--cfg",
+            "tiny",
+            "--kimg",
+            "1000",
+            "--snap",
+            "1000",
+            "--tick",
+            "0.008",
+            "--outdir",
+            str(tmp_path),
+        ),
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while not list(tmp_path.glob("*/metrics.jsonl")) or not metrics(next(tmp_path.iterdir())):
@@ -424,16 +513,27 @@ def test_sigterm_writes_a_snapshot_and_exits_zero(data16, tmp_path):
 
 
 def test_cli_train_end_to_end_then_info(data16, tmp_path):
-    r = subprocess.run(_sg("train", str(data16), "--cfg", "tiny", "--kimg", "0.1", "--outdir", str(tmp_path)),
-                       cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        _sg("train", str(data16), "--cfg", "tiny", "--kimg", "0.1", "--outdir", str(tmp_path)),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     run = next(tmp_path.iterdir())
     snaps = list_snapshots(run)
     assert snaps and snapshot_nimg(snaps[-1]) == 104  # 13 steps of 8 images reach 0.1 kimg
     info = subprocess.run(_sg("info", str(snaps[-1])), cwd=REPO, env=_env(), capture_output=True, text=True)
     assert info.returncode == 0 and "kimg 0.1" in info.stdout
-    bad = subprocess.run(_sg("train", str(tmp_path / "missing"), "--kimg", "0.1"), cwd=REPO, env=_env(),
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        _sg("train", str(tmp_path / "missing"), "--kimg", "0.1"),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "dataset not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -448,9 +548,27 @@ def test_cli_help_has_an_example():
 
 @pytest.mark.slow
 def test_cli_gpus_2_launches_torchrun_on_cpu(data16, tmp_path):
-    r = subprocess.run(_sg("train", str(data16), "--cfg", "tiny", "--kimg", "0.024", "--gpus", "2",
-                           "--device", "cpu", "--outdir", str(tmp_path)),
-                       cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        _sg(
+            "train",
+            str(data16),
+            "--cfg",
+            "tiny",
+            "--kimg",
+            "0.024",
+            "--gpus",
+            "2",
+            "--device",
+            "cpu",
+            "--outdir",
+            str(tmp_path),
+        ),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     ck = load_checkpoint(list_snapshots(next(tmp_path.iterdir()))[-1])
     assert ck.training_state["world_size"] == 2 and ck.kimg == pytest.approx(0.024)
@@ -466,7 +584,9 @@ def test_swd_falls_on_the_bundled_data(tmp_path):
     from core.metrics.swd import generate_images, swd
 
     torch.set_num_threads(2)
-    res = train(TrainOptions(outdir=str(tmp_path), cfg="small", kimg=1.0, snap=1.0, tick=0.25, progress=False))
+    res = train(
+        TrainOptions(outdir=str(tmp_path), cfg="small", kimg=1.0, snap=1.0, tick=0.25, progress=False)
+    )
     ds = open_dataset(bundled_dataset_path())
     real, _ = ds.get_batch(np.random.default_rng(0).choice(len(ds), 1024, replace=False))
     ck = load_checkpoint(res.snapshot)

@@ -43,24 +43,84 @@ class TrainingPreset:
 # The fixed official configurations (ADA-PT `cfg_specs`); `auto` depends on resolution and GPU count.
 # stylegan2 uses SG3's EMA ramp-up (0.05), the configuration behind REFERENCE.md section 6's learning curve.
 _OFFICIAL = {
-    "stylegan2": dict(channel_base=32768, map_layers=8, mbstd_group=4, lr=0.002, batch=32, gamma=10.0,
-                      ema_kimg=10.0, ema_rampup=0.05),
-    "paper256": dict(channel_base=16384, map_layers=8, mbstd_group=8, lr=0.0025, batch=64, gamma=1.0,
-                     ema_kimg=20.0, ema_rampup=None),
-    "paper512": dict(channel_base=32768, map_layers=8, mbstd_group=8, lr=0.0025, batch=64, gamma=0.5,
-                     ema_kimg=20.0, ema_rampup=None),
-    "paper1024": dict(channel_base=32768, map_layers=8, mbstd_group=4, lr=0.002, batch=32, gamma=2.0,
-                      ema_kimg=10.0, ema_rampup=None),
+    "stylegan2": dict(
+        channel_base=32768,
+        map_layers=8,
+        mbstd_group=4,
+        lr=0.002,
+        batch=32,
+        gamma=10.0,
+        ema_kimg=10.0,
+        ema_rampup=0.05,
+    ),
+    "paper256": dict(
+        channel_base=16384,
+        map_layers=8,
+        mbstd_group=8,
+        lr=0.0025,
+        batch=64,
+        gamma=1.0,
+        ema_kimg=20.0,
+        ema_rampup=None,
+    ),
+    "paper512": dict(
+        channel_base=32768,
+        map_layers=8,
+        mbstd_group=8,
+        lr=0.0025,
+        batch=64,
+        gamma=0.5,
+        ema_kimg=20.0,
+        ema_rampup=None,
+    ),
+    "paper1024": dict(
+        channel_base=32768,
+        map_layers=8,
+        mbstd_group=4,
+        lr=0.002,
+        batch=32,
+        gamma=2.0,
+        ema_kimg=10.0,
+        ema_rampup=None,
+    ),
 }
 
 # CPU presets: narrow networks and small latents so a 2-core machine learns 32 px images in minutes.
 _CPU = {
     # Quick-start preset: recognisable Fashion-MNIST garments after ~2 kimg on 2 CPU cores.
-    "small": dict(channel_base=2048, channel_max=128, map_layers=2, mbstd_group=4, lr=0.0025, batch=32,
-                  gamma=0.1, ema_kimg=1.0, ema_rampup=0.05, z_dim=128, w_dim=128, kimg=4.0, snap=1.0, tick=0.5),
+    "small": dict(
+        channel_base=2048,
+        channel_max=128,
+        map_layers=2,
+        mbstd_group=4,
+        lr=0.0025,
+        batch=32,
+        gamma=0.1,
+        ema_kimg=1.0,
+        ema_rampup=0.05,
+        z_dim=128,
+        w_dim=128,
+        kimg=4.0,
+        snap=1.0,
+        tick=0.5,
+    ),
     # Test preset: a few seconds per hundred images; learns little, exercises everything.
-    "tiny": dict(channel_base=256, channel_max=32, map_layers=2, mbstd_group=4, lr=0.0025, batch=8,
-                 gamma=0.1, ema_kimg=0.5, ema_rampup=0.05, z_dim=32, w_dim=32, kimg=0.1, snap=0.05, tick=0.05),
+    "tiny": dict(
+        channel_base=256,
+        channel_max=32,
+        map_layers=2,
+        mbstd_group=4,
+        lr=0.0025,
+        batch=8,
+        gamma=0.1,
+        ema_kimg=0.5,
+        ema_rampup=0.05,
+        z_dim=32,
+        w_dim=32,
+        kimg=0.1,
+        snap=0.05,
+        tick=0.05,
+    ),
 }
 
 PRESET_NAMES = ("auto", *_OFFICIAL, *_CPU)
@@ -105,17 +165,34 @@ def override_preset(preset: TrainingPreset, **overrides: object) -> TrainingPres
 
 
 def network_configs(
-    preset: TrainingPreset, resolution: int, img_channels: int = 3, c_dim: int = 0, arch: str = "stylegan2",
+    preset: TrainingPreset,
+    resolution: int,
+    img_channels: int = 3,
+    c_dim: int = 0,
+    arch: str = "stylegan2",
 ) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-    """G and D configs for a dataset of `resolution` x `img_channels` with `c_dim` classes (0: unconditional)."""
+    """G and D configs for `resolution` x `img_channels` images with `c_dim` classes (0: unconditional)."""
     g = GeneratorConfig(
-        arch=arch, z_dim=preset.z_dim, c_dim=c_dim, w_dim=preset.w_dim, img_resolution=resolution,
-        img_channels=img_channels, channel_base=preset.channel_base, channel_max=preset.channel_max,
-        num_fp16_res=preset.num_fp16_res, conv_clamp=preset.conv_clamp, map_layers=preset.map_layers,
+        arch=arch,
+        z_dim=preset.z_dim,
+        c_dim=c_dim,
+        w_dim=preset.w_dim,
+        img_resolution=resolution,
+        img_channels=img_channels,
+        channel_base=preset.channel_base,
+        channel_max=preset.channel_max,
+        num_fp16_res=preset.num_fp16_res,
+        conv_clamp=preset.conv_clamp,
+        map_layers=preset.map_layers,
     )
     d = DiscriminatorConfig(
-        c_dim=c_dim, img_resolution=resolution, img_channels=img_channels, channel_base=preset.channel_base,
-        channel_max=preset.channel_max, num_fp16_res=preset.num_fp16_res, conv_clamp=preset.conv_clamp,
+        c_dim=c_dim,
+        img_resolution=resolution,
+        img_channels=img_channels,
+        channel_base=preset.channel_base,
+        channel_max=preset.channel_max,
+        num_fp16_res=preset.num_fp16_res,
+        conv_clamp=preset.conv_clamp,
         mbstd_group_size=preset.mbstd_group,
     )
     return g, d

@@ -140,7 +140,8 @@ class SynthesisBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         ref = ws if x is None else x
-        dtype = reduced_dtype_for(ref, self.use_fp16, force_fp32, reduced_dtype, allow_cpu=self.reduced_on_cpu)
+        allow_cpu = self.reduced_on_cpu
+        dtype = reduced_dtype_for(ref, self.use_fp16, force_fp32, reduced_dtype, allow_cpu=allow_cpu)
         if fused_modconv is None:
             fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
         noise = noise or [None] * self.num_conv

@@ -6,6 +6,15 @@ from core.training.loss import StyleGAN2Loss, WGANGPLoss, path_length_penalty, r
 from core.training.options import TrainOptions
 
 __all__ = [
-    "StyleGAN2Loss", "WGANGPLoss", "TrainOptions", "TrainResult", "TrainingDiverged", "ema_beta",
-    "path_length_penalty", "r1_penalty", "style_mixing", "train", "update_ema",
+    "StyleGAN2Loss",
+    "WGANGPLoss",
+    "TrainOptions",
+    "TrainResult",
+    "TrainingDiverged",
+    "ema_beta",
+    "path_length_penalty",
+    "r1_penalty",
+    "style_mixing",
+    "train",
+    "update_ema",
 ]

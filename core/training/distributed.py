@@ -130,8 +130,14 @@ def launch(options: dict, gpus: int) -> int:
         opts_path = Path(tmp) / "options.json"
         opts_path.write_text(json.dumps(options))
         cmd = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-            "-m", "core.training.worker", str(opts_path),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={gpus}",
+            "-m",
+            "core.training.worker",
+            str(opts_path),
         ]
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // gpus)))

@@ -103,7 +103,7 @@ class LabelSampler:
 
     def __init__(self, labels: Any, c_dim: int, device: torch.device) -> None:
         self.c_dim, self.device = c_dim, device
-        self.labels = torch.as_tensor(labels, dtype=torch.long) if c_dim else None
+        self.labels = torch.as_tensor(labels, dtype=torch.long, device=device) if c_dim else None
 
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor | None:
         """[N, c_dim] float on the device without a host sync (scatter, no range check)."""
@@ -115,7 +115,7 @@ class LabelSampler:
     def sample(self, n: int) -> torch.Tensor | None:
         if not self.c_dim:
             return None
-        return self.one_hot(self.labels[torch.randint(len(self.labels), (n,))])
+        return self.one_hot(self.labels[torch.randint(len(self.labels), (n,), device=self.device)])
 
 
 def seed_everything(seed: int) -> None:
@@ -129,7 +129,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(opts: TrainOptions, console: Console | None = None) -> TrainResult:
-    """Run (or continue) training as `opts` says; the single entry point of `sg train` and each torchrun rank."""
+    """Run (or continue) training as `opts` says: the entry point of `sg train` and of each torchrun rank."""
     ctx = init_distributed(opts.device)
     try:
         plan = plan_run(opts, ctx.world_size, ctx.device.type, progress=ctx.is_main and opts.progress)
@@ -149,9 +149,15 @@ class Trainer:
             broadcast_module(net, ctx)
         force_fp32 = set_precision([self.G, self.D, self.G_ema], self.opts.precision, self.device)
         self.loss = build_loss(
-            self.opts.loss, self.G, self.D, r1_gamma=self.preset.gamma,
-            style_mixing_prob=self.preset.style_mixing_prob, pl_weight=self.preset.pl_weight,
-            force_fp32=force_fp32, r1_interval=self.opts.r1_interval, pl_interval=self.opts.pl_interval,
+            self.opts.loss,
+            self.G,
+            self.D,
+            r1_gamma=self.preset.gamma,
+            style_mixing_prob=self.preset.style_mixing_prob,
+            pl_weight=self.preset.pl_weight,
+            force_fp32=force_fp32,
+            r1_interval=self.opts.r1_interval,
+            pl_interval=self.opts.pl_interval,
         )
         if self.opts.compile:
             self.loss.compile_main()
@@ -183,8 +189,14 @@ class Trainer:
         if self.ctx.rank == 0 and ts.get("world_size", 1) == self.ctx.world_size:
             restore_rng(st, ts.get("rng", {}))
         else:  # other ranks: a fresh stream that still depends on where the run stands
-            seed_everything(int(hashlib.sha256(f"{self.opts.seed}-{self.ctx.rank}-{self.batch_idx}".encode())
-                                .hexdigest()[:15], 16))
+            seed_everything(
+                int(
+                    hashlib.sha256(f"{self.opts.seed}-{self.ctx.rank}-{self.batch_idx}".encode()).hexdigest()[
+                        :15
+                    ],
+                    16,
+                )
+            )
         self.last_snapshot = plan.resume_path
 
     def _training_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -196,10 +208,19 @@ class Trainer:
         rng_tensors, rng_meta = capture_rng()
         tensors.update(rng_tensors)
         state = {
-            "cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "world_size": self.ctx.world_size,
-            "options": self.opts.to_dict(), "optim": optim_meta, "rng": rng_meta, "augment": None,
-            "dataset": {"name": self.plan.dataset_name, "images": self.plan.dataset.num_images,
-                        "resolution": self.plan.dataset.resolution, "c_dim": self.plan.c_dim},
+            "cur_nimg": self.cur_nimg,
+            "batch_idx": self.batch_idx,
+            "world_size": self.ctx.world_size,
+            "options": self.opts.to_dict(),
+            "optim": optim_meta,
+            "rng": rng_meta,
+            "augment": None,
+            "dataset": {
+                "name": self.plan.dataset_name,
+                "images": self.plan.dataset.num_images,
+                "resolution": self.plan.dataset.resolution,
+                "c_dim": self.plan.c_dim,
+            },
             "preset": self.preset.__dict__,
         }
         return tensors, state
@@ -214,11 +235,16 @@ class Trainer:
             if not bool(torch.stack([p.isfinite().all() for p in params]).all()):
                 bad = "network weights"
         if any_rank(bad is not None, self.ctx):
-            where = (f"last good snapshot: {self.last_snapshot} (left as it was)" if self.last_snapshot
-                     else "no snapshot had been written yet")
+            where = (
+                f"last good snapshot: {self.last_snapshot} (left as it was)"
+                if self.last_snapshot
+                else "no snapshot had been written yet"
+            )
             what = f"the {bad} value" if bad else "a value on another process"
-            raise TrainingDiverged(f"training diverged at kimg {self.cur_nimg / 1000:.3f}: {what} became NaN/Inf "
-                                   f"(try a lower --lr or a higher --gamma); {where}")
+            raise TrainingDiverged(
+                f"training diverged at kimg {self.cur_nimg / 1000:.3f}: {what} became NaN/Inf "
+                f"(try a lower --lr or a higher --gamma); {where}"
+            )
 
     def _save_snapshot(self) -> Path | None:
         if not self.ctx.is_main:
@@ -226,22 +252,35 @@ class Trainer:
         name = snapshot_name(self.cur_nimg)
         path = self.run_dir / name
         tensors, state = self._training_state()
-        save_checkpoint(path, self.G_ema, G=self.G, D=self.D, state_tensors=tensors, training_state=state,
-                        kimg=self.cur_nimg / 1000)
+        save_checkpoint(
+            path,
+            self.G_ema,
+            G=self.G,
+            D=self.D,
+            state_tensors=tensors,
+            training_state=state,
+            kimg=self.cur_nimg / 1000,
+        )
         tag = name[len("network-snapshot-") : -len(".safetensors")]
         save_fakes(self.G_ema, self.grid, self.run_dir / f"fakes-{tag}.png")
         prune_snapshots(self.run_dir, self.opts.keep)
         return path
 
-    def _tick_record(self, means: dict[str, float], train_s: float, snapshot_s: float, nimg_delta: int,
-                     tick: int) -> dict[str, Any]:
+    def _tick_record(
+        self, means: dict[str, float], train_s: float, snapshot_s: float, nimg_delta: int, tick: int
+    ) -> dict[str, Any]:
         kimg = self.cur_nimg / 1000
         s_per_kimg = train_s / max(nimg_delta / 1000, 1e-9)
         return {
-            "tick": tick, "kimg": kimg, "nimg": self.cur_nimg, "s_per_kimg": s_per_kimg,
-            "img_per_s": nimg_delta / train_s, "snapshot_s": snapshot_s,
+            "tick": tick,
+            "kimg": kimg,
+            "nimg": self.cur_nimg,
+            "s_per_kimg": s_per_kimg,
+            "img_per_s": nimg_delta / train_s,
+            "snapshot_s": snapshot_s,
             "gpu_mem_gb": gpu_memory_gb(self.device),
-            "eta_s": max(self.opts.kimg - kimg, 0) * s_per_kimg, **means,
+            "eta_s": max(self.opts.kimg - kimg, 0) * s_per_kimg,
+            **means,
         }
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -262,8 +301,12 @@ class Trainer:
             for r in range(rounds):
                 s = slice(r * bg, (r + 1) * bg)
                 stats = self.loss.accumulate_gradients(
-                    phase.name, real[s], real_c[s] if real_c is not None else None, gen_z[s],
-                    gen_c[s] if gen_c is not None else None, gain=phase.interval / rounds,
+                    phase.name,
+                    real[s],
+                    real_c[s] if real_c is not None else None,
+                    gen_z[s],
+                    gen_c[s] if gen_c is not None else None,
+                    gain=phase.interval / rounds,
                 )
                 self.stats.add(stats)
             phase.module.requires_grad_(False)
@@ -281,22 +324,36 @@ class Trainer:
         opts, ctx = self.opts, self.ctx
         total_nimg = int(round(opts.kimg * 1000))
         if self.cur_nimg >= total_nimg:
-            raise SGError(f"the run is already at kimg {self.cur_nimg / 1000:g}; pass a larger --kimg to continue")
+            raise SGError(
+                f"the run is already at kimg {self.cur_nimg / 1000:g}; pass a larger --kimg to continue"
+            )
         workers = opts.workers if opts.workers is not None else (2 if self.device.type == "cuda" else 0)
-        batches = iterate_batches(self.plan.dataset, self.plan.per_rank_batch, seed=opts.seed, rank=ctx.rank,
-                                  world_size=ctx.world_size, num_workers=workers, start=self.batch_idx,
-                                  device=self.device)
+        batches = iterate_batches(
+            self.plan.dataset,
+            self.plan.per_rank_batch,
+            seed=opts.seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            num_workers=workers,
+            start=self.batch_idx,
+            device=self.device,
+        )
         with torch.random.fork_rng(devices=[]):  # the loader draws a seed when it starts: not from our stream
             first = next(batches)
         batches = itertools.chain([first], batches)
-        self.grid = make_grid_spec(self.G.z_dim, self.plan.c_dim, self.plan.dataset.resolution, seed=opts.seed)
+        self.grid = make_grid_spec(
+            self.G.z_dim, self.plan.c_dim, self.plan.dataset.resolution, seed=opts.seed
+        )
         monitor = None
         if ctx.is_main:
             self.run_dir = next_run_dir(opts.outdir, self.plan.description())
-            monitor = TrainingMonitor(self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress,
-                                      console=self.console)
+            monitor = TrainingMonitor(
+                self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress, console=self.console
+            )
             monitor.print(self._banner())
-            save_reals(self.plan.dataset, self.plan.dataset.resolution, self.run_dir / "reals.png", seed=opts.seed)
+            save_reals(
+                self.plan.dataset, self.plan.dataset.resolution, self.run_dir / "reals.png", seed=opts.seed
+            )
             if not self.plan.continues:
                 save_fakes(self.G_ema, self.grid, self.run_dir / "fakes-init.png")
         tick_nimg, snap_nimg = opts.tick * 1000, opts.snap * 1000
@@ -321,8 +378,11 @@ class Trainer:
                         train_s = timer.lap()
                         tick += 1
                         if monitor is not None:
-                            monitor.tick(self._tick_record(means, train_s, snapshot_s,
-                                                           self.cur_nimg - tick_start_nimg, tick))
+                            monitor.tick(
+                                self._tick_record(
+                                    means, train_s, snapshot_s, self.cur_nimg - tick_start_nimg, tick
+                                )
+                            )
                         tick_start_nimg = self.cur_nimg
                         next_tick = (math.floor(self.cur_nimg / tick_nimg) + 1) * tick_nimg
                     if snap_due:
@@ -347,9 +407,11 @@ class Trainer:
         n_d = sum(t.numel() for t in self.D.parameters())
         res = p.dataset.resolution
         start = f", resuming at kimg {self.cur_nimg / 1000:g}" if p.continues else ""
-        return (f"run {self.run_dir}\n"
-                f"{p.dataset_name}: {p.dataset.num_images} images {res}x{res}x{p.dataset.channels}"
-                f"{' x2 mirrored' if o.mirror else ''}{f', {p.c_dim} classes' if p.c_dim else ''}; "
-                f"cfg {o.cfg} ({o.arch}, loss {o.loss}), G {n_g / 1e6:.2f}M / D {n_d / 1e6:.2f}M params; "
-                f"batch {o.batch} ({p.batch_gpu} per pass x {self.ctx.world_size} process(es)), gamma {o.gamma:g}, "
-                f"lr {o.lr:g}, {o.kimg:g} kimg on {self.device}{start}")
+        return (
+            f"run {self.run_dir}\n"
+            f"{p.dataset_name}: {p.dataset.num_images} images {res}x{res}x{p.dataset.channels}"
+            f"{' x2 mirrored' if o.mirror else ''}{f', {p.c_dim} classes' if p.c_dim else ''}; "
+            f"cfg {o.cfg} ({o.arch}, loss {o.loss}), G {n_g / 1e6:.2f}M / D {n_d / 1e6:.2f}M params; "
+            f"batch {o.batch} ({p.batch_gpu} per pass x {self.ctx.world_size} process(es)), "
+            f"gamma {o.gamma:g}, lr {o.lr:g}, {o.kimg:g} kimg on {self.device}{start}"
+        )

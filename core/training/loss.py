@@ -19,7 +19,9 @@ PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
 Stats = dict[str, torch.Tensor]
 
 
-def style_mixing(G: nn.Module, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor | None, prob: float) -> torch.Tensor:
+def style_mixing(
+    G: nn.Module, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor | None, prob: float
+) -> torch.Tensor:
     """With probability `prob`, layers from a random cutoff on take their w from a second latent.
 
     One cutoff for the whole batch, chosen on the device with `torch.where`: no host sync.
@@ -41,9 +43,12 @@ def r1_penalty(real_logits: torch.Tensor, real_img: torch.Tensor) -> torch.Tenso
 
 
 def path_length_penalty(
-    img: torch.Tensor, ws: torch.Tensor, pl_mean: torch.Tensor, decay: float = 0.01,
+    img: torch.Tensor,
+    ws: torch.Tensor,
+    pl_mean: torch.Tensor,
+    decay: float = 0.01,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(|J_w^T y| - a)^2 per sample, y ~ N(0, I)/sqrt(HW); a is the running mean, returned updated (detached)."""
+    """(|J_w^T y| - a)^2 per sample with y ~ N(0, I)/sqrt(HW); a: the running mean, returned updated."""
     noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
     (grads,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True, only_inputs=True)
     lengths = grads.square().sum(dim=2).mean(dim=1).sqrt()
@@ -52,7 +57,11 @@ def path_length_penalty(
 
 
 def gradient_penalty(
-    D: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None, **d_kwargs,
+    D: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    c: torch.Tensor | None,
+    **d_kwargs,
 ) -> torch.Tensor:
     """WGAN-GP: (|dD(x_hat)/dx_hat| - 1)^2 on random interpolates x_hat between reals and fakes [N]."""
     eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
@@ -66,9 +75,17 @@ class StyleGAN2Loss:
     """Accumulates the gradients of one training phase (Gmain, Greg, Dmain, Dreg) for one minibatch chunk."""
 
     def __init__(
-        self, G: nn.Module, D: nn.Module, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
-        pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01, force_fp32: bool = False,
-        r1_interval: int = 16, pl_interval: int = 4,
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        r1_gamma: float = 10.0,
+        style_mixing_prob: float = 0.9,
+        pl_weight: float = 2.0,
+        pl_batch_shrink: int = 2,
+        pl_decay: float = 0.01,
+        force_fp32: bool = False,
+        r1_interval: int = 16,
+        pl_interval: int = 4,
     ) -> None:
         self.G, self.D = G, D
         self.r1_interval, self.pl_interval = r1_interval, pl_interval
@@ -91,12 +108,16 @@ class StyleGAN2Loss:
         return self.r1_interval if self.r1_gamma > 0 else None
 
     def compile_main(self, **compile_kwargs) -> None:
-        """torch.compile the synthesis and D forward of the main phases (opt-in: slow to start, GPU-only win)."""
+        """torch.compile the main phases' synthesis and D forward (opt-in: slow to start, a GPU win)."""
         self.synthesis_main = torch.compile(self.G.synthesis, **compile_kwargs)
         self.D_main = torch.compile(self.D, **compile_kwargs)
 
     def run_G(
-        self, z: torch.Tensor, c: torch.Tensor | None, update_emas: bool = False, main: bool = True,
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None,
+        update_emas: bool = False,
+        main: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Image and the (style-mixed) ws that made it."""
         ws = self.G.mapping(z, c, update_emas=update_emas)
@@ -108,8 +129,13 @@ class StyleGAN2Loss:
         return (self.D_main if main else self.D)(img, c, force_fp32=self.force_fp32)
 
     def accumulate_gradients(
-        self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor | None, gen_z: torch.Tensor,
-        gen_c: torch.Tensor | None, gain: float,
+        self,
+        phase: str,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor | None,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor | None,
+        gain: float,
     ) -> Stats:
         """Backpropagate this phase's loss times `gain`; returns detached per-sample statistics."""
         if phase == "Gmain":
@@ -140,8 +166,12 @@ class StyleGAN2Loss:
         return {"loss/pl": loss.detach(), "pl/mean": self.pl_mean.reshape(1)}
 
     def discriminator_loss(
-        self, real_img: torch.Tensor, real_c: torch.Tensor | None, gen_z: torch.Tensor,
-        gen_c: torch.Tensor | None, gain: float,
+        self,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor | None,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor | None,
+        gain: float,
     ) -> Stats:
         """Logistic loss: minimise softplus(D(G(z))) + softplus(-D(x)); fakes and reals in separate passes
         so minibatch-stddev groups never mix them."""
@@ -153,8 +183,11 @@ class StyleGAN2Loss:
         real_logits = self.run_D(real_img, real_c)
         loss_real = F.softplus(-real_logits)
         loss_real.mean().mul(gain).backward()
-        return {"loss/D": (loss_fake + loss_real).detach(), "scores/real": real_logits.detach(),
-                "scores/fake": fake_logits.detach()}
+        return {
+            "loss/D": (loss_fake + loss_real).detach(),
+            "scores/real": real_logits.detach(),
+            "scores/fake": fake_logits.detach(),
+        }
 
     def r1_loss(self, real_img: torch.Tensor, real_c: torch.Tensor | None, gain: float) -> Stats:
         """R1: gamma/2 * |dD(x)/dx|^2 on reals (lazy: `gain` includes the interval)."""
@@ -172,7 +205,9 @@ class WGANGPLoss(StyleGAN2Loss):
     style mixing and path length regularisation of G are kept.
     """
 
-    def __init__(self, G: nn.Module, D: nn.Module, gp_lambda: float = 10.0, drift: float = 0.001, **kwargs) -> None:
+    def __init__(
+        self, G: nn.Module, D: nn.Module, gp_lambda: float = 10.0, drift: float = 0.001, **kwargs
+    ) -> None:
         kwargs["r1_gamma"] = 0.0
         super().__init__(G, D, **kwargs)
         self.gp_lambda, self.drift = gp_lambda, drift
@@ -185,18 +220,28 @@ class WGANGPLoss(StyleGAN2Loss):
         return {"loss/G": loss.detach(), "scores/fake": logits.detach()}
 
     def discriminator_loss(
-        self, real_img: torch.Tensor, real_c: torch.Tensor | None, gen_z: torch.Tensor,
-        gen_c: torch.Tensor | None, gain: float,
+        self,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor | None,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor | None,
+        gain: float,
     ) -> Stats:
         with torch.no_grad():
             fake_img, _ = self.run_G(gen_z, gen_c)
         fake_logits = self.run_D(fake_img, gen_c)
         real_logits = self.run_D(real_img, real_c)
         gp = gradient_penalty(self.D, real_img, fake_img, real_c, force_fp32=self.force_fp32)
-        loss = fake_logits - real_logits + self.drift * real_logits.square() + self.gp_lambda * gp.unsqueeze(1)
+        loss = (
+            fake_logits - real_logits + self.drift * real_logits.square() + self.gp_lambda * gp.unsqueeze(1)
+        )
         loss.mean().mul(gain).backward()
-        return {"loss/D": loss.detach(), "loss/gp": gp.detach(), "scores/real": real_logits.detach(),
-                "scores/fake": fake_logits.detach()}
+        return {
+            "loss/D": loss.detach(),
+            "loss/gp": gp.detach(),
+            "scores/real": real_logits.detach(),
+            "scores/fake": fake_logits.detach(),
+        }
 
 
 LOSSES = {"ns": StyleGAN2Loss, "wgan-gp": WGANGPLoss}

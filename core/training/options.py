@@ -105,7 +105,10 @@ class TrainOptions:
             (self.tick is None or self.tick > 0, f"--tick must be > 0 (got {self.tick})"),
             (self.keep is None or self.keep >= 1, f"--keep must be >= 1 (got {self.keep})"),
             (self.batch is None or self.batch >= 1, f"--batch must be >= 1 (got {self.batch})"),
-            (self.batch_gpu is None or self.batch_gpu >= 1, f"--batch-gpu must be >= 1 (got {self.batch_gpu})"),
+            (
+                self.batch_gpu is None or self.batch_gpu >= 1,
+                f"--batch-gpu must be >= 1 (got {self.batch_gpu})",
+            ),
             (self.gamma is None or self.gamma >= 0, f"--gamma must be >= 0 (got {self.gamma})"),
             (self.lr is None or self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
             (self.workers is None or self.workers >= 0, f"--workers must be >= 0 (got {self.workers})"),

@@ -73,7 +73,11 @@ class TrainingMonitor:
     LOSS_KEYS = ("loss/G", "loss/D", "loss/r1", "loss/pl", "loss/gp")
 
     def __init__(
-        self, run_dir: Path | None, total_kimg: float, start_kimg: float, live: bool = True,
+        self,
+        run_dir: Path | None,
+        total_kimg: float,
+        start_kimg: float,
+        live: bool = True,
         console: Console | None = None,
     ) -> None:
         self.run_dir, self.total_kimg = run_dir, total_kimg
@@ -90,7 +94,9 @@ class TrainingMonitor:
                 TimeRemainingColumn(),
                 console=self.console,
             )
-            self.task = self.progress.add_task("train", total=total_kimg, completed=start_kimg, rate="", losses="")
+            self.task = self.progress.add_task(
+                "train", total=total_kimg, completed=start_kimg, rate="", losses=""
+            )
             self.progress.start()
 
     def step(self, kimg: float) -> None:
@@ -115,8 +121,9 @@ class TrainingMonitor:
         eta = record.get("eta_s")
         eta_text = f"  ETA {format_seconds(eta)}" if eta is not None else ""
         if self.progress is not None:
-            self.progress.update(self.task, completed=min(record["kimg"], self.total_kimg), rate=rate + mem,
-                                 losses=losses)
+            self.progress.update(
+                self.task, completed=min(record["kimg"], self.total_kimg), rate=rate + mem, losses=losses
+            )
         else:
             self.print(f"kimg {record['kimg']:.3f}/{self.total_kimg:g}  {rate}  {losses}{mem}{eta_text}")
 

@@ -69,7 +69,9 @@ def dataset_name(data: str | None) -> str:
     return sanitize(p.stem if p.suffix.lower() == ".zip" else p.name)
 
 
-def plan_run(opts: TrainOptions, world_size: int = 1, device_type: str = "cpu", progress: bool = True) -> RunPlan:
+def plan_run(
+    opts: TrainOptions, world_size: int = 1, device_type: str = "cpu", progress: bool = True
+) -> RunPlan:
     """Resolve options against the resumed snapshot, the data and the preset; validate everything."""
     resume_path = ck = None
     if opts.resume:
@@ -89,10 +91,13 @@ def plan_run(opts: TrainOptions, world_size: int = 1, device_type: str = "cpu", 
         resolution, channels = ck.g_config.img_resolution, ck.g_config.img_channels
         data_res = read_meta(data_path)["resolution"] if is_prepared_dataset(data_path) else opts.resolution
         if data_res is not None and data_res != resolution:
-            raise SGError(f"--resume {resume_path} is a {resolution} px model but the dataset is {data_res} px; "
-                          f"train it on {resolution} px data")
-    dataset = open_dataset(data_path, resolution=resolution, channels=channels, mirror=opts.mirror,
-                           progress=progress)
+            raise SGError(
+                f"--resume {resume_path} is a {resolution} px model but the dataset is {data_res} px; "
+                f"train it on {resolution} px data"
+            )
+    dataset = open_dataset(
+        data_path, resolution=resolution, channels=channels, mirror=opts.mirror, progress=progress
+    )
     res = dataset.resolution
     if opts.cond and not dataset.has_labels:
         raise SGError(f"--cond needs class labels, but {data_path} has none (dataset.json)")
@@ -100,39 +105,82 @@ def plan_run(opts: TrainOptions, world_size: int = 1, device_type: str = "cpu", 
 
     preset = get_preset(cfg, res, world_size)
     preset = override_preset(
-        preset, channel_base=opts.cbase, channel_max=opts.cmax, map_layers=opts.map_depth,
-        mbstd_group=opts.mbstd_group, lr=opts.lr, batch=opts.batch, gamma=opts.gamma, ema_kimg=opts.ema_kimg,
-        kimg=opts.kimg, snap=opts.snap, tick=opts.tick,
+        preset,
+        channel_base=opts.cbase,
+        channel_max=opts.cmax,
+        map_layers=opts.map_depth,
+        mbstd_group=opts.mbstd_group,
+        lr=opts.lr,
+        batch=opts.batch,
+        gamma=opts.gamma,
+        ema_kimg=opts.ema_kimg,
+        kimg=opts.kimg,
+        snap=opts.snap,
+        tick=opts.tick,
     )
     if len(dataset) < preset.batch:
-        raise SGError(f"{data_path}: {dataset.num_images} images are too few for a batch of {preset.batch}; "
-                      f"add images or lower --batch")
+        raise SGError(
+            f"{data_path}: {dataset.num_images} images are too few for a batch of {preset.batch}; "
+            f"add images or lower --batch"
+        )
     per_rank, batch_gpu = split_batch(preset.batch, opts.batch_gpu, world_size)
 
     g_config, d_config = network_configs(preset, res, dataset.channels, c_dim, opts.arch)
     if ck is not None:
         if ck.g_config.c_dim != c_dim:
             want = "with --cond" if ck.g_config.c_dim else "without --cond"
-            raise SGError(f"--resume {resume_path} has {ck.g_config.c_dim} classes but this run has {c_dim}; "
-                          f"train {want} on data with {ck.g_config.c_dim or 'no'} labels")
+            raise SGError(
+                f"--resume {resume_path} has {ck.g_config.c_dim} classes but this run has {c_dim}; "
+                f"train {want} on data with {ck.g_config.c_dim or 'no'} labels"
+            )
         g_config = ck.g_config
-        preset = dataclasses.replace(preset, channel_base=g_config.channel_base, channel_max=g_config.channel_max,
-                                     map_layers=g_config.map_layers, z_dim=g_config.z_dim, w_dim=g_config.w_dim)
+        preset = dataclasses.replace(
+            preset,
+            channel_base=g_config.channel_base,
+            channel_max=g_config.channel_max,
+            map_layers=g_config.map_layers,
+            z_dim=g_config.z_dim,
+            w_dim=g_config.w_dim,
+        )
         d_config = ck.d_config or network_configs(preset, res, dataset.channels, c_dim, g_config.arch)[1]
 
     opts = dataclasses.replace(
-        opts, cfg=cfg, resolution=res, arch=g_config.arch, cbase=g_config.channel_base, cmax=g_config.channel_max,
-        map_depth=g_config.map_layers, mbstd_group=d_config.mbstd_group_size, gamma=preset.gamma, lr=preset.lr,
-        batch=preset.batch, batch_gpu=batch_gpu, ema_kimg=preset.ema_kimg, kimg=preset.kimg, snap=preset.snap,
-        tick=min(preset.tick, preset.snap), data=str(opts.data) if opts.data else None,
+        opts,
+        cfg=cfg,
+        resolution=res,
+        arch=g_config.arch,
+        cbase=g_config.channel_base,
+        cmax=g_config.channel_max,
+        map_depth=g_config.map_layers,
+        mbstd_group=d_config.mbstd_group_size,
+        gamma=preset.gamma,
+        lr=preset.lr,
+        batch=preset.batch,
+        batch_gpu=batch_gpu,
+        ema_kimg=preset.ema_kimg,
+        kimg=preset.kimg,
+        snap=preset.snap,
+        tick=min(preset.tick, preset.snap),
+        data=str(opts.data) if opts.data else None,
     )
-    return RunPlan(opts=opts, preset=preset, dataset=dataset, dataset_name=dataset_name(opts.data), c_dim=c_dim,
-                   g_config=g_config, d_config=d_config, per_rank_batch=per_rank, batch_gpu=batch_gpu,
-                   resume_path=resume_path, resume=ck, continues=continues)
+    return RunPlan(
+        opts=opts,
+        preset=preset,
+        dataset=dataset,
+        dataset_name=dataset_name(opts.data),
+        c_dim=c_dim,
+        g_config=g_config,
+        d_config=d_config,
+        per_rank_batch=per_rank,
+        batch_gpu=batch_gpu,
+        resume_path=resume_path,
+        resume=ck,
+        continues=continues,
+    )
 
 
 def build_networks(plan: RunPlan, device: torch.device) -> tuple[Generator, Discriminator, Generator]:
-    """(G, D, G_ema): fresh from `opts.seed`, or the resumed file's weights (a missing G or D is made anew)."""
+    """(G, D, G_ema): fresh from `opts.seed`, or the resumed file's weights (a missing G or D made anew)."""
     torch.manual_seed(plan.opts.seed)  # the same initial weights on every rank
     ck = plan.resume
     G = build_generator(plan.g_config) if ck is None or ck.G is None else ck.G

@@ -103,7 +103,10 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors["rng.numpy_keys"] = torch.from_numpy(keys.astype(np.int64))
     version, state, gauss_next = random.getstate()
-    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)], "python": [version, list(state), gauss_next]}
+    meta = {
+        "numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(state), gauss_next],
+    }
     return tensors, meta
 
 
@@ -115,13 +118,17 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
     if "rng.numpy_keys" in tensors and "numpy" in meta:
         kind, pos, has_gauss, gauss = meta["numpy"]
-        np.random.set_state((kind, tensors["rng.numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+        np.random.set_state(
+            (kind, tensors["rng.numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, gauss)
+        )
     if "python" in meta:
         version, state, gauss_next = meta["python"]
         random.setstate((version, tuple(state), gauss_next))
 
 
-def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_state(
+    opt: torch.optim.Optimizer, prefix: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Optimiser moments as tensors `prefix.<param>.<name>` and its param groups as JSON."""
     sd = opt.state_dict()
     tensors = {}
@@ -133,7 +140,10 @@ def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, 
 
 
 def load_optimizer_state(
-    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any], prefix: str,
+    opt: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    prefix: str,
 ) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     p = prefix + "."
