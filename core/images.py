@@ -7,7 +7,6 @@ so our PNGs match the reference implementation's pixel for pixel.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import SGError
+from core.fileio import atomic_output
 
 __all__ = ["to_uint8", "save_png", "make_grid", "load_image"]
 
@@ -48,18 +48,8 @@ def save_png(image: ArrayLike, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     a = np.ascontiguousarray(_as_hwc_uint8(image))
     pil = Image.fromarray(a)  # uint8 [H,W] -> 'L', [H,W,3] -> 'RGB', [H,W,4] -> 'RGBA'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_output(path) as f:
+        pil.save(f, format="PNG")
     return path
 
 

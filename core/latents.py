@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from core.errors import SGError
+from core.fileio import atomic_output
 
 __all__ = ["Latents", "load_latents", "validate_noise", "SPACES"]
 
@@ -125,21 +125,8 @@ class Latents:
         failed write never leaves a truncated file or destroys the previous one."""
         path = Path(path)
         arrays = self.to_arrays()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                # A file object (not a name) stops numpy from appending '.npz' to the temp name.
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_output(path) as f:
+            np.savez(f, **arrays)  # a file object (not a name) stops numpy from appending '.npz'
         return path
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import SGError
+from core.fileio import atomic_output
 from core.generate import MAX_SEED, NOISE_MODES, choose_device
 
 __all__ = [
@@ -133,14 +133,6 @@ def save_image(image: np.ndarray | torch.Tensor, path: str | os.PathLike[str]) -
     a = image.cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(a)).save(f, format="JPEG", quality=95)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as f:
+        Image.fromarray(np.ascontiguousarray(a)).save(f, format="JPEG", quality=95)
     return path

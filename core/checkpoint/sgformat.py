@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from core.errors import SGError
+from core.fileio import atomic_write
 from core.networks import (
     Discriminator,
     DiscriminatorConfig,
@@ -46,21 +45,6 @@ class Checkpoint:
     training_state: dict[str, Any] = field(default_factory=dict)
     state_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = "sg"
-
-
-def atomic_write(path: str | os.PathLike, write: callable) -> None:
-    """Write through a temp file in the same folder then rename: an interrupted save leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _detached(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:

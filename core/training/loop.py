@@ -5,6 +5,7 @@ step their network's Adam; then G_ema follows G. Lazy phases scale lr and betas 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -189,14 +190,8 @@ class Trainer:
         if self.ctx.rank == 0 and ts.get("world_size", 1) == self.ctx.world_size:
             restore_rng(st, ts.get("rng", {}))
         else:  # other ranks: a fresh stream that still depends on where the run stands
-            seed_everything(
-                int(
-                    hashlib.sha256(f"{self.opts.seed}-{self.ctx.rank}-{self.batch_idx}".encode()).hexdigest()[
-                        :15
-                    ],
-                    16,
-                )
-            )
+            key = f"{self.opts.seed}-{self.ctx.rank}-{self.batch_idx}".encode()
+            seed_everything(int(hashlib.sha256(key).hexdigest()[:15], 16))
         self.last_snapshot = plan.resume_path
 
     def _training_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -221,7 +216,7 @@ class Trainer:
                 "resolution": self.plan.dataset.resolution,
                 "c_dim": self.plan.c_dim,
             },
-            "preset": self.preset.__dict__,
+            "preset": dataclasses.asdict(self.preset),
         }
         return tensors, state
 

@@ -124,8 +124,8 @@ class TrainingMonitor:
             self.progress.update(
                 self.task, completed=min(record["kimg"], self.total_kimg), rate=rate + mem, losses=losses
             )
-        else:
-            self.print(f"kimg {record['kimg']:.3f}/{self.total_kimg:g}  {rate}  {losses}{mem}{eta_text}")
+        # The history stays on screen: with a live bar, rich prints this line above it.
+        self.print(f"kimg {record['kimg']:.3f}/{self.total_kimg:g}  {rate}  {losses}{mem}{eta_text}")
 
     def print(self, message: str) -> None:
         self.console.print(message, highlight=False, soft_wrap=True)
