@@ -22,53 +22,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.images import to_uint8  # noqa: E402
-from core.networks import GeneratorConfig, build_generator  # noqa: E402
 from projector.lpips_loss import PerceptualLoss  # noqa: E402
 from projector.metrics import psnr  # noqa: E402
-from projector.preprocess import uint8_to_tensor  # noqa: E402
 from projector.project import ProjectConfig, compute_w_stats, project, render_projection  # noqa: E402
-
-
-def small_generator(res: int, seed: int = 0) -> torch.nn.Module:
-    """A random StyleGAN2 whose images and noise sensitivity look like a trained model's (see above)."""
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(
-        z_dim=64,
-        w_dim=64,
-        img_resolution=res,
-        channel_base=16 * res,
-        channel_max=64,
-        map_layers=2,
-        num_fp16_res=0,
-    )
-    G = build_generator(cfg).eval().requires_grad_(False)
-    with torch.no_grad():
-        for layer in G.synthesis.noise_layers():
-            layer.noise_strength.fill_(0.05)
-        for block in G.synthesis.blocks():
-            block.torgb.weight.mul_(0.3)
-    return G
-
-
-def as_png(img: torch.Tensor) -> torch.Tensor:
-    """Quantise like a saved PNG and back to [-1,1]."""
-    return torch.stack([uint8_to_tensor(a.numpy()) for a in to_uint8(img)])
-
-
-def make_targets(G: torch.nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """n images from known w (seeded z) with fresh random noise; returns (ws, uint8-quantised targets)."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, G.z_dim, generator=gen)
-    with torch.no_grad():
-        ws = G.mapping(z, None)
-        torch.manual_seed(seed + 1000)
-        img = G.synthesis(ws, noise_mode="random")
-    return ws, as_png(img)
+from projector.synthetic import as_png, generated_targets, trained_like_generator  # noqa: E402
 
 
 def quality_table(G: torch.nn.Module, args: argparse.Namespace, perceptual: PerceptualLoss) -> None:
-    ws, target = make_targets(G, args.images, args.seed)
+    ws, target = generated_targets(G, args.images, args.seed, noise_seed=args.seed + 1000)
     stats = compute_w_stats(G)
     with torch.no_grad():
         ceiling = psnr(as_png(G.synthesis(ws, noise_mode="const")), target)
@@ -89,7 +50,12 @@ def quality_table(G: torch.nn.Module, args: argparse.Namespace, perceptual: Perc
     for space in ("w", "w+"):
         for noise in (False, True):
             cfg = ProjectConfig(
-                space=space, steps=args.steps, loss=args.loss, optimize_noise=noise, seed=args.seed
+                space=space,
+                steps=args.steps,
+                loss=args.loss,
+                optimize_noise=noise,
+                noise_reg_weight=args.noise_reg,
+                seed=args.seed,
             )
             t0 = time.perf_counter()
             proj = project(G, target, cfg, perceptual if "lpips" in args.loss else None, stats)
@@ -115,8 +81,8 @@ def speed(args: argparse.Namespace, perceptual: PerceptualLoss) -> None:
         f"timed over {args.speed_steps} steps, scaled to 1000:"
     )
     for res in (32, 64, 128, 256):
-        G = small_generator(res)
-        _, target = make_targets(G, 1, 0)
+        G = trained_like_generator(res, width=64)
+        _, target = generated_targets(G, 1, 0, noise_seed=1000)
         stats = compute_w_stats(G)
         cfg = ProjectConfig(space="w+", steps=args.speed_steps, loss="lpips")
         project(G, target, ProjectConfig(space="w+", steps=2, loss="lpips"), perceptual, stats)  # warm-up
@@ -154,7 +120,7 @@ def main() -> None:
 
             G = load_generator(args.model).eval().requires_grad_(False)
         else:
-            G = small_generator(args.res)
+            G = trained_like_generator(args.res, width=64)
         quality_table(G, args, perceptual)
     if args.speed:
         speed(args, perceptual)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -329,3 +330,30 @@ class SynthesisStep:
 
 def _mean_square(img: torch.Tensor) -> torch.Tensor:
     return img.square().mean()
+
+
+def attach_fast_path(G: nn.Module, compile: bool = True) -> dict[str, Any]:
+    """Route `core.generate.render` for this G through a FastGenerator (bf16, compile, CUDA graphs on CUDA).
+
+    The switches are set on G itself (no copy): this is for a command that owns the model. On CPU only
+    torch.compile applies (fp32; measured no faster for big models on 2 cores, see bench/RESULTS.md).
+    Returns what runs, for the command to print.
+    """
+    on_cuda = _model_device(G).type == "cuda"
+    if not on_cuda:  # inductor's CPU codegen logs a harmless "No CUDA runtime is found" warning
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    fast = FastGenerator(
+        G,
+        precision="bf16" if on_cuda else "fp32",
+        compile=compile,
+        channels_last=on_cuda,
+        cuda_graphs=on_cuda,
+        copy_model=False,
+    )
+    G.fast_path = fast  # read by core.generate.render
+    return fast.effective
+
+
+def describe_fast_path(effective: dict[str, Any]) -> str:
+    keys = ("precision", "compile", "cuda_graphs", "channels_last")
+    return "fast path: " + ", ".join(f"{k} {effective[k]}" for k in keys)

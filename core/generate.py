@@ -198,7 +198,11 @@ def render(
         raise SGError(f"noise mode must be one of {', '.join(NOISE_MODES)} (got {noise_mode!r})")
     dev = G.mapping.w_avg.device
     maps = [n.to(dev) for n in noise] if noise is not None else None
-    img = G.synthesis(ws.to(dev), noise_mode=noise_mode, noise=maps, **synthesis_kwargs)
+    fast = getattr(G, "fast_path", None)  # set by core.fastpath.attach_fast_path (sg sample --fast)
+    if fast is not None and not synthesis_kwargs:
+        img = fast.render(ws.to(dev), noise_mode=noise_mode, noise=maps)
+    else:
+        img = G.synthesis(ws.to(dev), noise_mode=noise_mode, noise=maps, **synthesis_kwargs)
     return img.float().cpu()
 
 

@@ -1,9 +1,9 @@
 """LPIPS perceptual loss with offline, explicit backbone weight loading.
 
 The ``lpips`` wheel ships the calibrated linear heads, but its backbone asks torchvision for ImageNet
-weights, which torchvision downloads into the torch hub cache. We never let that happen: we build LPIPS
-with a random backbone and copy the torchvision state dict in ourselves, from ``--vgg-weights PATH`` or
-the hub cache; when neither exists we fail up front with a message saying where to put the file.
+weights, which torchvision downloads into the torch hub cache. We resolve that file ourselves before any
+work (``--vgg-weights PATH``, the hub cache, or torchvision's download into it), build LPIPS with a random
+backbone and copy the state dict in; when none works we fail up front saying where to put the file.
 """
 
 from __future__ import annotations
@@ -45,8 +45,17 @@ def hub_checkpoint_path(filename: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def backbone_weights_path(net: str = "vgg", weights: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the backbone file without loading anything, so the CLI can fail before any real work."""
+def download_backbone(url: str, dest: Path) -> None:
+    """torchvision's own way of filling the hub cache (atomic: a partial download never stays behind)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(dest), progress=sys.stderr.isatty())
+
+
+def backbone_weights_path(
+    net: str = "vgg", weights: str | os.PathLike[str] | None = None, download: bool = True
+) -> Path:
+    """Resolve the backbone file before any real work: `weights`, else the hub cache, else (with
+    `download` and without SG_OFFLINE=1) torchvision's download into the hub cache."""
     if net not in BACKBONE_FILES:
         raise SGError(f"unknown LPIPS network {net!r}; choose one of {', '.join(BACKBONE_FILES)}")
     filename = BACKBONE_FILES[net]
@@ -56,12 +65,21 @@ def backbone_weights_path(net: str = "vgg", weights: str | os.PathLike[str] | No
             raise SGError(f"--vgg-weights file not found: {p} (expected torchvision's {filename})")
         return p
     p = hub_checkpoint_path(filename)
-    if not p.is_file():
-        raise SGError(
-            f"LPIPS backbone weights {filename} not found (no internet download is attempted): "
-            f"put {DOWNLOAD_ROOT}{filename} at {p}, or pass --vgg-weights PATH"
-        )
-    return p
+    if p.is_file():
+        return p
+    why = "offline mode, SG_OFFLINE=1" if os.environ.get("SG_OFFLINE") == "1" else ""
+    if download and not why:
+        print(f"downloading LPIPS backbone weights {DOWNLOAD_ROOT}{filename} -> {p}", file=sys.stderr)
+        try:
+            download_backbone(DOWNLOAD_ROOT + filename, p)
+            return p
+        except Exception as e:  # no network, proxy, disk full: all end in the same instructions
+            why = f"download failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    raise SGError(
+        f"LPIPS backbone weights {filename} not found"
+        + (f" ({why})" if why else "")
+        + f": put {DOWNLOAD_ROOT}{filename} at {p}, or pass --vgg-weights PATH"
+    )
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -103,11 +121,11 @@ def make_lpips(
     random_backbone: bool = False,
     device: str | torch.device = "cpu",
 ) -> nn.Module:
-    """Build a frozen ``lpips.LPIPS`` without any network access.
+    """Build a frozen ``lpips.LPIPS``; the only network access is backbone_weights_path's download.
 
     ``random_backbone=True`` keeps a randomly initialised backbone (tests, smoke runs: distances are then
-    not perceptual). Otherwise the torchvision weights come from ``weights`` or the hub cache, and a missing
-    file raises SGError before the (slow) model construction.
+    not perceptual). Otherwise the torchvision weights come from ``weights`` or the hub cache (downloaded
+    there when missing and allowed), and a missing file raises SGError before the (slow) model construction.
     """
     if net not in BACKBONE_FILES:
         raise SGError(f"unknown LPIPS network {net!r}; choose one of {', '.join(BACKBONE_FILES)}")

@@ -26,6 +26,7 @@ from core.latents import load_latents, validate_noise
 from core.video import Mp4Writer
 from stylegan_cli.common import (
     DEVICE_HELP,
+    FAST_HELP,
     MODEL_HELP,
     check_cutoff,
     check_noise_mode,
@@ -282,6 +283,7 @@ def interpolate_cmd(
     class_idx: int | None = typer.Option(None, "--class", help="Class for conditional models."),
     cols: int = typer.Option(10, "--cols", help="Strip output: frames per row before wrapping."),
     batch: int = typer.Option(8, "--batch", help="Frames per forward pass."),
+    fast: bool = typer.Option(False, "--fast", help=FAST_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Render a walk through keyframes: the first and last frames are the keyframes' own images.
@@ -318,7 +320,7 @@ def interpolate_cmd(
         if not f.exists():
             raise SGError(f"latent file not found: {f}")
 
-    G = load_model(model, device)
+    G = load_model(model, device, fast=fast)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
     if class_idx is not None and not G.c_dim:
         raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")

@@ -17,7 +17,7 @@ def _perceptual_weights(loss: str, vgg_weights: Path | None) -> Path | None:
     if "lpips" in loss:
         return backbone_weights_path("vgg", vgg_weights)  # raises a one-line SGError naming --vgg-weights
     try:
-        return backbone_weights_path("vgg", vgg_weights)
+        return backbone_weights_path("vgg", vgg_weights, download=False)  # no 500 MB fetch just for scores
     except SGError:
         if vgg_weights is not None:
             raise
@@ -55,7 +55,10 @@ def project(
     tune_steps: int = typer.Option(350, "--tune-steps", help="Steps of pivotal tuning (lr 3e-4)."),
     align: bool = typer.Option(False, "--align", help="FFHQ face alignment first (needs dlib, see README)."),
     vgg_weights: Path | None = typer.Option(
-        None, "--vgg-weights", help="torchvision vgg16-397923af.pth for LPIPS (default: the torch hub cache)."
+        None,
+        "--vgg-weights",
+        help="torchvision vgg16-397923af.pth for LPIPS "
+        "(default: the torch hub cache, downloaded there when online).",
     ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:

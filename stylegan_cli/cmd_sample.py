@@ -23,6 +23,7 @@ from core.images import make_grid, save_png
 from core.latents import Latents, load_latents, validate_noise
 from stylegan_cli.common import (
     DEVICE_HELP,
+    FAST_HELP,
     MODEL_HELP,
     check_cutoff,
     check_noise_mode,
@@ -132,6 +133,7 @@ def sample(
         "truncation, z, noise maps for --noise-mode random, meta (seed, psi, class).",
     ),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
+    fast: bool = typer.Option(False, "--fast", help=FAST_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Render images from seeds, in bulk, or from saved latents; one PNG per image (8-bit, official rounding).
@@ -141,6 +143,8 @@ def sample(
     Bulk:    sg sample model.safetensors --num 50000 --seed 0 --batch 32 --outdir fid50k/
 
     Latents: sg sample model.safetensors --latents projected.npz --outdir out/
+
+    GPU, fast path: sg sample ffhq.pkl --num 1000 --batch 16 --fast --outdir out/
     """
     modes = [
         name for name, v in (("--seeds", seeds), ("--num", num), ("--latents", latents)) if v is not None
@@ -172,7 +176,7 @@ def sample(
         if not latents.exists():
             raise SGError(f"latent file not found: {latents}")
 
-    G = load_model(model, device)
+    G = load_model(model, device, fast=fast)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
     if class_idx is not None:
         if not G.c_dim:

@@ -23,6 +23,7 @@ __all__ = [
     "console",
     "MODEL_HELP",
     "DEVICE_HELP",
+    "FAST_HELP",
     "parse_seeds",
     "check_noise_mode",
     "check_cutoff",
@@ -33,7 +34,13 @@ __all__ = [
 
 console = Console(stderr=True, highlight=False)
 
-MODEL_HELP = "Model file: sg .safetensors, official NVlabs .pkl or rosinality .pt."
+MODEL_HELP = (
+    "Model: sg .safetensors (or a training run folder: its newest snapshot), official .pkl, rosinality .pt."
+)
+FAST_HELP = (
+    "Fast path: on CUDA bf16 in the top resolutions + torch.compile + CUDA graphs + channels_last "
+    "(about 40 dB from the exact fp32 pixels; the first batch compiles); on CPU torch.compile only."
+)
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 MAX_SEEDS = 1_000_000  # a typo like 0-99999999 should fail fast, not allocate a huge list
 
@@ -85,8 +92,11 @@ def check_cutoff(cutoff: int | None, num_ws: int) -> int | None:
     return cutoff
 
 
-def load_model(path: Path, device: str) -> torch.nn.Module:
-    """Load any supported model file onto the chosen device, with a status line while it loads."""
+def load_model(path: Path, device: str, fast: bool = False) -> torch.nn.Module:
+    """Load any supported model file onto the chosen device, with a status line while it loads.
+
+    `fast` routes rendering through the inference fast path; off, the pixels are the exact fp32 ones.
+    """
     from core.checkpoint import load_generator
 
     dev = choose_device(device)
@@ -98,6 +108,10 @@ def load_model(path: Path, device: str) -> torch.nn.Module:
         f"model {Path(path).name}: {G.img_resolution} px x{G.img_channels}, {G.num_ws} ws, "
         f"z {G.z_dim}, w {G.w_dim}{kind}; on {dev}"
     )
+    if fast:
+        from core.fastpath import attach_fast_path, describe_fast_path
+
+        console.print(describe_fast_path(attach_fast_path(G)))
     return G
 
 

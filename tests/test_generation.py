@@ -210,6 +210,16 @@ def test_sample_seeds_grid_and_exact_pixels(sg, models, G, tmp_path: Path) -> No
     assert np.abs(_png(tmp_path / "n/seed0007.png") - _png(tmp_path / "seed0007.png")).mean() > 1
 
 
+def test_sample_fast_path_agrees_with_exact_pixels(sg, models, tmp_path: Path) -> None:
+    """--fast (torch.compile on CPU) renders the same PNGs as the exact path, to one level."""
+    _ok(sg("sample", models["rgb"], "--seeds", "0-2", "--outdir", tmp_path / "exact"))
+    out = _ok(sg("sample", models["rgb"], "--seeds", "0-2", "--fast", "--outdir", tmp_path / "fast"))
+    assert "wrote 3 image(s)" in out
+    for s in range(3):
+        name = f"seed{s:04d}.png"
+        assert np.abs(_png(tmp_path / "fast" / name) - _png(tmp_path / "exact" / name)).max() <= 1
+
+
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
 def test_save_latents_round_trip(sg, models, tmp_path: Path, noise_mode: str) -> None:
     a, b = tmp_path / "a", tmp_path / "b"

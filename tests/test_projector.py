@@ -18,7 +18,6 @@ from core.checkpoint import load_generator, save_checkpoint
 from core.errors import SGError
 from core.images import save_png, to_uint8
 from core.latents import load_latents
-from core.networks import GeneratorConfig, build_generator
 from projector.metrics import mse_loss, psnr
 from projector.noise_reg import init_noise, noise_regularization, normalize_noise_
 from projector.preprocess import uint8_to_tensor
@@ -31,46 +30,10 @@ from projector.project import (
     render_projection,
     w_noise_scale,
 )
+from projector.synthetic import as_png, generated_targets, trained_like_generator
 from projector.tune import TuneConfig, tune_generator
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny_generator(res: int = 16, seed: int = 0) -> torch.nn.Module:
-    """A random StyleGAN2 tweaked to behave like a trained one for projection (as bench/project_quality.py):
-    noise strengths 0.05 and ToRGB weights x0.3 keep images mostly in [-1,1] with noise as fine detail."""
-    torch.manual_seed(seed)
-    cfg = GeneratorConfig(
-        z_dim=32,
-        w_dim=32,
-        img_resolution=res,
-        channel_base=16 * res,
-        channel_max=32,
-        map_layers=2,
-        num_fp16_res=0,
-    )
-    G = build_generator(cfg).eval().requires_grad_(False)
-    with torch.no_grad():
-        for layer in G.synthesis.noise_layers():
-            layer.noise_strength.fill_(0.05)
-        for block in G.synthesis.blocks():
-            block.torgb.weight.mul_(0.3)
-    return G
-
-
-def as_png(img: torch.Tensor) -> torch.Tensor:
-    return torch.stack([uint8_to_tensor(a.numpy()) for a in to_uint8(img)])
-
-
-def generated_targets(G: torch.nn.Module, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n images of known w, rendered with fresh random noise and quantised like PNGs."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, G.z_dim, generator=gen)
-    with torch.no_grad():
-        ws = G.mapping(z, None)
-        torch.manual_seed(seed + 1)
-        img = G.synthesis(ws, noise_mode="random")
-    return ws, as_png(img)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,7 +48,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def G16() -> torch.nn.Module:
-    return tiny_generator(16)
+    return trained_like_generator(16)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +144,7 @@ def test_w_space_keeps_one_w_and_optimised_noise_stays_normalised(G16, stats16) 
 
 
 def test_projection_leaves_the_generator_alone(stats16) -> None:
-    G = tiny_generator(16).requires_grad_(True)  # e.g. a model in the middle of training
+    G = trained_like_generator(16).requires_grad_(True)  # e.g. a model in the middle of training
     before = {k: v.clone() for k, v in G.state_dict().items()}
     _, target = generated_targets(G, 1)
     project(G, target, ProjectConfig(space="w+", steps=3, loss="mse"), stats=stats16)
@@ -339,7 +302,7 @@ def _sg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def cli_setup(tmp_path_factory):
     """A saved tiny model, two generated photos, and an empty torch hub (so no VGG16 weights exist)."""
     root = tmp_path_factory.mktemp("cli")
-    G = tiny_generator(16, seed=1)
+    G = trained_like_generator(16, seed=1)
     save_checkpoint(root / "tiny.safetensors", G)
     _, target = generated_targets(G, 2, seed=9)
     for i, name in enumerate(["one", "two"]):

@@ -248,6 +248,41 @@ def test_missing_backbone_weights_fail_fast(tmp_path: Path, monkeypatch: pytest.
         make_lpips("resnet", random_backbone=True)
 
 
+def test_missing_weights_are_downloaded_into_the_hub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online, a missing backbone is fetched the torchvision way; a failed fetch is the one-line error."""
+    import projector.lpips_loss as ll
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SG_OFFLINE")
+    fetched: list[tuple[str, Path]] = []
+
+    def fake_download(url: str, dest: Path) -> None:
+        fetched.append((url, dest))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(b"weights")
+
+    monkeypatch.setattr(ll, "download_backbone", fake_download)
+    hub = tmp_path / "home" / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert backbone_weights_path("vgg") == hub and hub.read_bytes() == b"weights"
+    assert fetched == [("https://download.pytorch.org/models/vgg16-397923af.pth", hub)]
+    assert backbone_weights_path("vgg") == hub and len(fetched) == 1  # cached: no second fetch
+
+    def no_network(url: str, dest: Path) -> None:
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(ll, "download_backbone", no_network)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "other"))
+    with pytest.raises(SGError) as info:
+        backbone_weights_path("vgg")
+    msg = str(info.value)
+    assert "download failed: [Errno -2] Name or service not known" in msg and "--vgg-weights" in msg
+    assert "\n" not in msg
+    with pytest.raises(SGError, match="not found: put"):  # scores only (--loss mse): never downloads
+        backbone_weights_path("vgg", download=False)
+
+
 def test_bad_weight_files(tmp_path: Path) -> None:
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(SGError, match=r"cannot read LPIPS backbone weights .*junk\.pth"):

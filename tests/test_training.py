@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from core.checkpoint import load_checkpoint
+from core.checkpoint.snapshots import list_snapshots, snapshot_name, snapshot_nimg
 from core.data.layout import write_prepared
 from core.errors import SGError
 from core.networks import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
@@ -34,7 +35,6 @@ from core.training.loss import (
     r1_penalty,
     style_mixing,
 )
-from core.training.snapshot import list_snapshots, snapshot_name, snapshot_nimg
 from tests.conftest import REPO
 
 
@@ -239,6 +239,9 @@ def test_train_writes_run_dir_and_snapshot_round_trips(data16, tmp_path):
         "network-snapshot-000000.032.safetensors",
     ]
     assert res.snapshot == list_snapshots(run)[-1] and res.kimg == pytest.approx(0.032)
+    assert load_checkpoint(run).kimg == pytest.approx(0.032)  # a run folder means its newest snapshot
+    with pytest.raises(SGError, match="without network-snapshot"):
+        load_checkpoint(tmp_path)  # the outdir itself holds no snapshots
     for png in ("reals.png", "fakes-init.png", "fakes-000000.016.png", "fakes-000000.032.png"):
         assert (run / png).stat().st_size > 0
     rows = metrics(run)
@@ -527,7 +530,9 @@ def test_cli_train_end_to_end_then_info(data16, tmp_path):
     run = next(tmp_path.iterdir())
     snaps = list_snapshots(run)
     assert snaps and snapshot_nimg(snaps[-1]) == 104  # 13 steps of 8 images reach 0.1 kimg
-    info = subprocess.run(_sg("info", str(snaps[-1])), cwd=REPO, env=_env(), capture_output=True, text=True)
+    info = subprocess.run(
+        _sg("info", str(run)), cwd=REPO, env=_env(), capture_output=True, text=True
+    )  # the run folder: its newest snapshot
     assert info.returncode == 0 and "kimg 0.1" in info.stdout
     bad = subprocess.run(
         _sg("train", str(tmp_path / "missing"), "--kimg", "0.1"),

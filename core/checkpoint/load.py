@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from core.checkpoint.sgformat import Checkpoint, load_sg_safetensors
+from core.checkpoint.snapshots import newest_snapshot
 from core.errors import SGError
 from core.networks import Generator
 
@@ -36,8 +37,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     if not path.exists():
         raise SGError(f"model file not found: {path}")
-    if path.is_dir():
-        raise SGError(f"{path} is a folder; give a model file (.safetensors, .pkl or .pt)")
+    if path.is_dir():  # a training run: its newest snapshot
+        newest = newest_snapshot(path)
+        if newest is None:
+            raise SGError(f"{path} is a folder without network-snapshot-*.safetensors; give a model file")
+        path = newest
     if path.stat().st_size == 0:
         raise SGError(f"{path}: file is empty")
     kind = _kind(path)

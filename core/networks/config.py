@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from core.errors import SGError
 
@@ -19,10 +19,33 @@ def check_resolution(resolution: int) -> int:
     return resolution
 
 
+class _ConfigBase:
+    """What both network configs share: channel widths and a strict JSON round trip (checkpoint metadata)."""
+
+    channel_base: int
+    channel_max: int
+    _what = "network"
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SGError(f"{cls._what} config has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(_ConfigBase):
     """Everything needed to rebuild a generator (the official `G_kwargs`, flattened)."""
 
+    _what = "generator"
     arch: str = "stylegan2"
     z_dim: int = 512
     c_dim: int = 0
@@ -49,24 +72,13 @@ class GeneratorConfig:
     def num_ws(self) -> int:
         return 2 * int(math.log2(self.img_resolution)) - 2
 
-    def channels(self, res: int) -> int:
-        return min(self.channel_base // res, self.channel_max)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise SGError(f"generator config has unknown fields: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(_ConfigBase):
     """The residual StyleGAN2 discriminator with minibatch stddev and a projection head for labels."""
+
+    _what = "discriminator"
 
     c_dim: int = 0
     img_resolution: int = 1024
@@ -84,16 +96,3 @@ class DiscriminatorConfig:
     def __post_init__(self) -> None:
         check_resolution(self.img_resolution)
 
-    def channels(self, res: int) -> int:
-        return min(self.channel_base // res, self.channel_max)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DiscriminatorConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise SGError(f"discriminator config has unknown fields: {', '.join(sorted(unknown))}")
-        return cls(**d)

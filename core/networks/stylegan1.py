@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.networks.config import GeneratorConfig
-from core.networks.stylegan2 import NoiseInjection, reduced_dtype_for
+from core.networks.stylegan2 import BlockStack, NoiseInjection, reduced_dtype_for
 from core.ops import ACTIVATION_GAIN, Conv2dLayer, FullyConnectedLayer, bias_act, setup_filter, upfirdn2d
 
 BLUR_FILTER = (1, 2, 1)  # the paper's low-pass after each upsampling conv
@@ -148,7 +148,7 @@ class StyleGAN1Block(nn.Module):
         return self.conv1(x, ws[:, 1], noise_mode, noise=noise[1])
 
 
-class StyleGAN1Synthesis(nn.Module):
+class StyleGAN1Synthesis(BlockStack):
     """ws [N, num_ws, w_dim] -> image [N, C, H, W]; layer i is styled by ws[:, i]. Same interface as
     `SynthesisNetwork`, so mapping, truncation, projection and noise modes work unchanged."""
 
@@ -169,13 +169,6 @@ class StyleGAN1Synthesis(nn.Module):
         self.torgb = Conv2dLayer(
             cfg.channels(cfg.img_resolution), cfg.img_channels, kernel_size=1, conv_clamp=cfg.conv_clamp
         )
-
-    def blocks(self) -> list[StyleGAN1Block]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    def noise_layers(self) -> list[NoiseInjection]:
-        """Layers that take a noise map, in the order of the `noise` list forward() accepts."""
-        return [layer for block in self.blocks() for layer in block.noise_layers()]
 
     def forward(
         self,

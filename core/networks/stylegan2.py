@@ -14,13 +14,24 @@ from torch import nn
 
 from core.networks.config import GeneratorConfig
 from core.networks.mapping import MappingNetwork
-from core.ops import ACTIVATION_GAIN, FullyConnectedLayer, bias_act, modulated_conv2d, setup_filter, upsample2d
+from core.ops import (
+    ACTIVATION_GAIN,
+    FullyConnectedLayer,
+    bias_act,
+    modulated_conv2d,
+    setup_filter,
+    upsample2d,
+)
 
 NOISE_MODES = ("random", "const", "none")
 
 
 def reduced_dtype_for(
-    x: torch.Tensor, use_reduced: bool, force_fp32: bool, reduced: torch.dtype, allow_cpu: bool = False,
+    x: torch.Tensor,
+    use_reduced: bool,
+    force_fp32: bool,
+    reduced: torch.dtype,
+    allow_cpu: bool = False,
 ) -> torch.dtype:
     """Reduced precision runs only on CUDA: CPU half-precision convs are slow or missing.
     `allow_cpu` is an explicit override so CPU tests can exercise the reduced-precision path."""
@@ -38,7 +49,9 @@ class NoiseInjection(nn.Module):
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.noise_strength = nn.Parameter(torch.zeros(strength_shape))
 
-    def make_noise(self, batch: int, device: torch.device, mode: str, noise: torch.Tensor | None) -> torch.Tensor | None:
+    def make_noise(
+        self, batch: int, device: torch.device, mode: str, noise: torch.Tensor | None
+    ) -> torch.Tensor | None:
         """Unit-variance map times strength; an explicit `noise` map (e.g. projected) replaces the buffer."""
         if noise is not None:
             base = noise.reshape(-1, 1, self.resolution, self.resolution)
@@ -60,8 +73,15 @@ class SynthesisLayer(NoiseInjection):
     """Modulated 3x3 conv (optionally upsampling 2x) + noise + bias + lrelu, styled by one w."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
-        up: int = 1, resample_filter: list[int] | tuple[int, ...] = (1, 3, 3, 1), conv_clamp: float | None = None,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        kernel_size: int = 3,
+        up: int = 1,
+        resample_filter: list[int] | tuple[int, ...] = (1, 3, 3, 1),
+        conv_clamp: float | None = None,
     ) -> None:
         super().__init__(resolution)
         self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
@@ -74,14 +94,27 @@ class SynthesisLayer(NoiseInjection):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
-        gain: float = 1.0, noise: torch.Tensor | None = None,
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "random",
+        fused_modconv: bool = True,
+        gain: float = 1.0,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w)
         noise_map = self.make_noise(x.shape[0], x.device, noise_mode, noise)
-        x = modulated_conv2d(x, self.weight, styles, noise=noise_map, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-                             fused_modconv=fused_modconv)
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise_map,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            flip_weight=(self.up == 1),
+            fused_modconv=fused_modconv,
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=self.act_gain * gain, clamp=clamp)
 
@@ -89,8 +122,14 @@ class SynthesisLayer(NoiseInjection):
 class ToRGBLayer(nn.Module):
     """1x1 modulated conv to image channels, without demodulation (colour must keep its scale)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 1,
+        conv_clamp: float | None = None,
+    ) -> None:
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
@@ -112,8 +151,15 @@ class SynthesisBlock(nn.Module):
     reduced_on_cpu: bool = False  # let use_fp16 blocks run reduced precision on CPU too (tests only)
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-        resample_filter: list[int], conv_clamp: float | None, use_fp16: bool,
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        resample_filter: list[int],
+        conv_clamp: float | None,
+        use_fp16: bool,
     ) -> None:
         super().__init__()
         self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16
@@ -122,8 +168,15 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim,
+                resolution,
+                up=2,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+            )
             self.num_conv += 1
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.num_conv += 1
@@ -134,9 +187,15 @@ class SynthesisBlock(nn.Module):
         return [self.conv0, self.conv1] if self.in_channels else [self.conv1]
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "random",
-        noise: list[torch.Tensor | None] | None = None, force_fp32: bool = False,
-        fused_modconv: bool | None = None, reduced_dtype: torch.dtype = torch.float16,
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        noise: list[torch.Tensor | None] | None = None,
+        force_fp32: bool = False,
+        fused_modconv: bool | None = None,
+        reduced_dtype: torch.dtype = torch.float16,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         ref = ws if x is None else x
@@ -163,7 +222,20 @@ class SynthesisBlock(nn.Module):
         return x, img
 
 
-class SynthesisNetwork(nn.Module):
+class BlockStack(nn.Module):
+    """Synthesis networks made of blocks `b4`, `b8`, ... (StyleGAN1 and StyleGAN2 alike)."""
+
+    block_resolutions: list[int]
+
+    def blocks(self) -> list[nn.Module]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def noise_layers(self) -> list[NoiseInjection]:
+        """Layers that take a noise map, in the order of the `noise` list forward() accepts."""
+        return [layer for block in self.blocks() for layer in block.noise_layers()]
+
+
+class SynthesisNetwork(BlockStack):
     """ws [N, num_ws, w_dim] -> image [N, C, H, W]; block r uses ws[k : k+num_conv+1], sharing its ToRGB w
     with the next block's first conv, as the official layout does."""
 
@@ -177,22 +249,27 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = 0
         for res in self.block_resolutions:
             in_ch = cfg.channels(res // 2) if res > 4 else 0
-            block = SynthesisBlock(in_ch, cfg.channels(res), cfg.w_dim, res, cfg.img_channels,
-                                   cfg.resample_filter, cfg.conv_clamp, use_fp16=res >= fp16_resolution)
+            block = SynthesisBlock(
+                in_ch,
+                cfg.channels(res),
+                cfg.w_dim,
+                res,
+                cfg.img_channels,
+                cfg.resample_filter,
+                cfg.conv_clamp,
+                use_fp16=res >= fp16_resolution,
+            )
             self.num_ws += block.num_conv
             setattr(self, f"b{res}", block)
         self.num_ws += 1  # the last ToRGB
 
-    def blocks(self) -> list[SynthesisBlock]:
-        return [getattr(self, f"b{res}") for res in self.block_resolutions]
-
-    def noise_layers(self) -> list[NoiseInjection]:
-        """Layers that take a noise map, in the order of the `noise` list forward() accepts."""
-        return [layer for block in self.blocks() for layer in block.noise_layers()]
-
     def forward(
-        self, ws: torch.Tensor, noise_mode: str = "random", noise: list[torch.Tensor | None] | None = None,
-        force_fp32: bool = False, fused_modconv: bool | None = None,
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        noise: list[torch.Tensor | None] | None = None,
+        force_fp32: bool = False,
+        fused_modconv: bool | None = None,
     ) -> torch.Tensor:
         x = img = None
         w_idx = 0
@@ -200,15 +277,23 @@ class SynthesisNetwork(nn.Module):
         for block in self.blocks():
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             block_noise = noise[n_idx : n_idx + block.num_conv] if noise is not None else None
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, noise=block_noise, force_fp32=force_fp32,
-                           fused_modconv=fused_modconv, reduced_dtype=self.reduced_dtype)
+            x, img = block(
+                x,
+                img,
+                block_ws,
+                noise_mode=noise_mode,
+                noise=block_noise,
+                force_fp32=force_fp32,
+                fused_modconv=fused_modconv,
+                reduced_dtype=self.reduced_dtype,
+            )
             w_idx += block.num_conv
             n_idx += block.num_conv
         return img
 
 
 class Generator(nn.Module):
-    """G(z, c) = synthesis(mapping(z, c)): the public face shared by the StyleGAN1 and StyleGAN2 generators."""
+    """G(z, c) = synthesis(mapping(z, c)), the public face shared by StyleGAN1 and StyleGAN2 generators."""
 
     def __init__(self, cfg: GeneratorConfig, synthesis: nn.Module | None = None) -> None:
         super().__init__()
@@ -217,13 +302,26 @@ class Generator(nn.Module):
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
         self.synthesis = synthesis if synthesis is not None else SynthesisNetwork(cfg)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, num_layers=cfg.map_layers,
-                                      lr_multiplier=cfg.map_lr_multiplier, w_avg_beta=cfg.w_avg_beta)
+        self.mapping = MappingNetwork(
+            cfg.z_dim,
+            cfg.c_dim,
+            cfg.w_dim,
+            self.num_ws,
+            num_layers=cfg.map_layers,
+            lr_multiplier=cfg.map_lr_multiplier,
+            w_avg_beta=cfg.w_avg_beta,
+        )
 
     def forward(
-        self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None, update_emas: bool = False, **synthesis_kwargs,
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+        **synthesis_kwargs,
     ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
+        ws = self.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
         return self.synthesis(ws, **synthesis_kwargs)

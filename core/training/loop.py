@@ -18,6 +18,7 @@ from rich.console import Console
 from torch import nn
 
 from core.checkpoint import save_checkpoint
+from core.checkpoint.snapshots import snapshot_name
 from core.errors import SGError
 from core.training.distributed import (
     DistContext,
@@ -42,7 +43,6 @@ from core.training.snapshot import (
     optimizer_state,
     prune_snapshots,
     restore_rng,
-    snapshot_name,
 )
 
 ADAM_BETAS = (0.0, 0.99)
@@ -145,6 +145,8 @@ class Trainer:
     def __init__(self, plan: RunPlan, ctx: DistContext, console: Console | None = None) -> None:
         self.plan, self.ctx, self.opts, self.preset = plan, ctx, plan.opts, plan.preset
         self.device = ctx.device
+        if self.device.type == "cpu":  # tiny (denormal) floats are slow in CPU math; as zeros they cost nothing
+            torch.set_flush_denormal(True)
         self.G, self.D, self.G_ema = build_networks(plan, self.device)
         for net in (self.G, self.D, self.G_ema):
             broadcast_module(net, ctx)

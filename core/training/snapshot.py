@@ -2,8 +2,7 @@
 
 A snapshot is an sg checkpoint (G, D, G_ema) whose state tensors hold the optimiser moments, the loss's
 running means and the RNG states, and whose JSON training state holds counters and options.
-Names follow the official `network-snapshot-<kimg>` with the kimg's fraction appended when it has one
-(`network-snapshot-000001.024.safetensors` at 1,024 images), so every snapshot has its own name.
+Snapshot names and lookup live in core.checkpoint.snapshots, where every command can use them.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ import numpy as np
 import torch
 
 from core.checkpoint import Checkpoint, load_checkpoint
+from core.checkpoint.snapshots import list_snapshots, newest_snapshot
 from core.errors import SGError
 
-SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d{6,})(?:\.(\d{3}))?\.safetensors$")
 RUN_DIR_RE = re.compile(r"^(\d{5,})-")
 
 
@@ -45,38 +44,16 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "data"
 
 
-# ---- snapshot names --------------------------------------------------------------------------------
-
-
-def snapshot_name(nimg: int) -> str:
-    whole, frac = divmod(int(nimg), 1000)
-    return f"network-snapshot-{whole:06d}" + (f".{frac:03d}" if frac else "") + ".safetensors"
-
-
-def snapshot_nimg(path: str | Path) -> int | None:
-    """Images seen at a snapshot, from its name; None for other files."""
-    m = SNAPSHOT_RE.match(Path(path).name)
-    if not m:
-        return None
-    return int(m.group(1)) * 1000 + int(m.group(2) or 0)
-
-
-def list_snapshots(run_dir: str | Path) -> list[Path]:
-    """Snapshots in a run directory, oldest first."""
-    found = [(n, p) for p in Path(run_dir).iterdir() if (n := snapshot_nimg(p)) is not None]
-    return [p for _, p in sorted(found)]
-
-
 def resolve_resume_path(path: str | Path) -> Path:
     """A model file as is; a run directory gives its newest snapshot."""
     p = Path(path).expanduser()
     if not p.exists():
         raise SGError(f"--resume: not found: {p}")
     if p.is_dir():
-        snaps = list_snapshots(p)
-        if not snaps:
+        newest = newest_snapshot(p)
+        if newest is None:
             raise SGError(f"--resume: no network-snapshot-*.safetensors in {p}")
-        return snaps[-1]
+        return newest
     return p
 
 
