@@ -145,7 +145,7 @@ class Trainer:
     def __init__(self, plan: RunPlan, ctx: DistContext, console: Console | None = None) -> None:
         self.plan, self.ctx, self.opts, self.preset = plan, ctx, plan.opts, plan.preset
         self.device = ctx.device
-        if self.device.type == "cpu":  # tiny (denormal) floats are slow in CPU math; as zeros they cost nothing
+        if self.device.type == "cpu":  # denormal floats are slow in CPU math; as zeros they cost nothing
             torch.set_flush_denormal(True)
         self.G, self.D, self.G_ema = build_networks(plan, self.device)
         for net in (self.G, self.D, self.G_ema):
