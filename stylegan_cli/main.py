@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from core.cpu import keep_freed_memory
 from core.errors import SGError
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Entry point: Typer handles usage errors; our SGError becomes one red line and a non-zero exit."""
+    keep_freed_memory()  # CPU runs: no page-fault churn on every step (core/cpu.py)
     try:
         app()
     except SGError as exc:

@@ -73,7 +73,6 @@ class GeneratorConfig(_ConfigBase):
         return 2 * int(math.log2(self.img_resolution)) - 2
 
 
-
 @dataclass
 class DiscriminatorConfig(_ConfigBase):
     """The residual StyleGAN2 discriminator with minibatch stddev and a projection head for labels."""
@@ -95,4 +94,3 @@ class DiscriminatorConfig(_ConfigBase):
 
     def __post_init__(self) -> None:
         check_resolution(self.img_resolution)
-

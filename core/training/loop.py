@@ -19,6 +19,7 @@ from torch import nn
 
 from core.checkpoint import save_checkpoint
 from core.checkpoint.snapshots import snapshot_name
+from core.cpu import keep_freed_memory
 from core.errors import SGError
 from core.training.distributed import (
     DistContext,
@@ -147,6 +148,7 @@ class Trainer:
         self.device = ctx.device
         if self.device.type == "cpu":  # denormal floats are slow in CPU math; as zeros they cost nothing
             torch.set_flush_denormal(True)
+            keep_freed_memory()
         self.G, self.D, self.G_ema = build_networks(plan, self.device)
         for net in (self.G, self.D, self.G_ema):
             broadcast_module(net, ctx)

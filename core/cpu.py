@@ -1,0 +1,39 @@
+"""CPU process settings that make PyTorch faster on CPU without changing any result.
+
+glibc returns each large freed block to the OS (munmap or heap trim) and page-faults it back in on the
+next step, so a CPU training or projection step that allocates and frees hundreds of MB spends up to
+half its time in the kernel (measured: a 256 px config-f synthesis fwd+bwd, 16 s -> 12.5 s per step).
+Keeping freed memory in the process stops that; the process then holds its peak memory until it exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+_KEEP = 2**31 - 1  # the largest int mallopt takes: never trim, never mmap
+
+_tuned: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory (Linux only; SG_KEEP_MALLOC=0 turns it off). Idempotent;
+    returns whether the setting is in effect."""
+    global _tuned
+    if _tuned is not None:
+        return _tuned
+    _tuned = False
+    if not sys.platform.startswith("linux") or os.environ.get("SG_KEEP_MALLOC") == "0":
+        return _tuned
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(_KEEP)) == 1
+        ok = libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(_KEEP)) == 1 and ok
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        return _tuned
+    _tuned = ok
+    return _tuned
