@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.cpu import keep_freed_memory  # noqa: E402
 from core.networks import Generator, GeneratorConfig  # noqa: E402
 
-keep_freed_memory()  # as the sg command does: CPU timings without page-fault churn
+keep_freed_memory()  # as the sg command does: only with SG_KEEP_MALLOC=1
 
 # Named fast-path settings (FastGenerator keyword arguments); the benchmark rows are these names.
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -3,7 +3,9 @@
 glibc returns each large freed block to the OS (munmap or heap trim) and page-faults it back in on the
 next step, so a CPU training or projection step that allocates and frees hundreds of MB spends up to
 half its time in the kernel (measured: a 256 px config-f synthesis fwd+bwd, 16 s -> 12.5 s per step).
-Keeping freed memory in the process stops that; the process then holds its peak memory until it exits.
+Keeping freed memory in the process stops that, at a price: fragmentation raises the peak (measured +56%
+on that step; a 1024 px batch-8 projection then ran out of 24 GB). So it is on where models are small
+(`sg train` on CPU) and opt-in elsewhere: SG_KEEP_MALLOC=1 turns it on for every command, =0 off everywhere.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ _KEEP = 2**31 - 1  # the largest int mallopt takes: never trim, never mmap
 _tuned: bool | None = None
 
 
-def keep_freed_memory() -> bool:
-    """Tell glibc's malloc to keep freed memory (Linux only; SG_KEEP_MALLOC=0 turns it off). Idempotent;
-    returns whether the setting is in effect."""
+def keep_freed_memory(default: bool = False) -> bool:
+    """Tell glibc's malloc to keep freed memory when SG_KEEP_MALLOC says so (1 / 0), else when `default`.
+    Linux only; the first call decides. Returns whether the setting is in effect."""
     global _tuned
     if _tuned is not None:
         return _tuned
     _tuned = False
-    if not sys.platform.startswith("linux") or os.environ.get("SG_KEEP_MALLOC") == "0":
+    wanted = {"1": True, "0": False}.get(os.environ.get("SG_KEEP_MALLOC", ""), default)
+    if not wanted or not sys.platform.startswith("linux"):
         return _tuned
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

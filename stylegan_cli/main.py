@@ -43,7 +43,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Entry point: Typer handles usage errors; our SGError becomes one red line and a non-zero exit."""
-    keep_freed_memory()  # CPU runs: no page-fault churn on every step (core/cpu.py)
+    keep_freed_memory()  # only with SG_KEEP_MALLOC=1 here; sg train turns it on for CPU (core/cpu.py)
     try:
         app()
     except SGError as exc:

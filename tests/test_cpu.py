@@ -1,4 +1,4 @@
-"""CPU process settings: glibc keeps freed memory (fewer page faults per step), and the switch works."""
+"""CPU process settings: glibc keeps freed memory (fewer page faults per step) when asked, and only then."""
 
 from __future__ import annotations
 
@@ -10,18 +10,22 @@ import pytest
 
 from tests.conftest import REPO
 
-PROBE = "from core.cpu import keep_freed_memory as k; print(k(), k())"
+PROBE = (
+    "import sys; from core.cpu import keep_freed_memory as k; d = sys.argv[1] == '1'; print(k(d), k(not d))"
+)
 
 
-def _probe(**env: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True
-    )
+def _probe(default: bool, **env: str) -> str:
+    env = {**{k: v for k, v in os.environ.items() if k != "SG_KEEP_MALLOC"}, **env}
+    cmd = [sys.executable, "-c", PROBE, "1" if default else "0"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux only")
-def test_keep_freed_memory_is_set_once_and_can_be_turned_off() -> None:
-    assert _probe() == "True True"  # the second call reports the same state without calling libc again
-    assert _probe(SG_KEEP_MALLOC="0") == "False False"
+def test_keep_freed_memory_follows_the_default_and_the_environment() -> None:
+    assert _probe(True) == "True True"  # the first call decides; the second reports the same state
+    assert _probe(False) == "False False"
+    assert _probe(True, SG_KEEP_MALLOC="0") == "False False"
+    assert _probe(False, SG_KEEP_MALLOC="1") == "True True"

@@ -148,7 +148,7 @@ class Trainer:
         self.device = ctx.device
         if self.device.type == "cpu":  # denormal floats are slow in CPU math; as zeros they cost nothing
             torch.set_flush_denormal(True)
-            keep_freed_memory()
+            keep_freed_memory(default=True)  # CPU-trained models are small: speed over peak memory
         self.G, self.D, self.G_ema = build_networks(plan, self.device)
         for net in (self.G, self.D, self.G_ema):
             broadcast_module(net, ctx)
