@@ -64,8 +64,12 @@ def init_distributed(device: str | None = None) -> DistContext:
     return DistContext(rank=rank, world_size=world_size, device=dev, control_group=control)
 
 
-def shutdown_distributed(ctx: DistContext) -> None:
+def shutdown_distributed(ctx: DistContext, clean: bool = True) -> None:
+    """After a clean run every rank waits for the others first: a rank tearing gloo down while rank 0 still
+    writes the final snapshot can abort in gloo's background thread."""
     if ctx.enabled and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -133,11 +133,14 @@ def seed_everything(seed: int) -> None:
 def train(opts: TrainOptions, console: Console | None = None) -> TrainResult:
     """Run (or continue) training as `opts` says: the entry point of `sg train` and of each torchrun rank."""
     ctx = init_distributed(opts.device)
+    clean = False
     try:
         plan = plan_run(opts, ctx.world_size, ctx.device.type, progress=ctx.is_main and opts.progress)
-        return Trainer(plan, ctx, console).run()
+        result = Trainer(plan, ctx, console).run()
+        clean = True
+        return result
     finally:
-        shutdown_distributed(ctx)
+        shutdown_distributed(ctx, clean)
 
 
 class Trainer:
