@@ -13,7 +13,6 @@ official curve and its CPU cost per kimg.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from core.checkpoint.snapshots import list_snapshots  # noqa: E402
 from core.data import open_dataset  # noqa: E402
 from core.metrics.swd import generate_images  # noqa: E402
 from core.networks import build_generator  # noqa: E402
+from core.training.progress import METRICS_FILE, read_metrics  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "utkface-64.zip"
@@ -69,11 +69,9 @@ def train_run(data: Path, outdir: Path, kimg: float, snap: float) -> Path:
 
 def s_per_kimg(run: Path) -> float | None:
     """Median training time per kimg over the run's ticks (snapshot writing excluded)."""
-    path = run / "metrics.jsonl"
-    if not path.exists():
+    if not (run / METRICS_FILE).exists():
         return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    vals = [r["s_per_kimg"] for r in rows if "s_per_kimg" in r]
+    vals = [r["s_per_kimg"] for r in read_metrics(run) if "s_per_kimg" in r]
     return float(np.median(vals)) if vals else None
 
 
@@ -124,7 +122,6 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if not args.data.exists():
         raise SystemExit(f"dataset not found: {args.data} (UTKFace 64 px, see ../shared/data/README.md)")
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     run = args.eval_only or train_run(args.data, args.outdir, args.kimg, args.snap)
     print_table(score_run(run, args.data, args.n), s_per_kimg(run))
 

@@ -19,24 +19,23 @@ _M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 _KEEP = 2**31 - 1  # the largest int mallopt takes: never trim, never mmap
 
-_tuned: bool | None = None
+_applied: bool | None = None  # None: not tried yet; then whether mallopt took both settings
 
 
 def keep_freed_memory(default: bool = False) -> bool:
     """Tell glibc's malloc to keep freed memory when SG_KEEP_MALLOC says so (1 / 0), else when `default`.
-    Linux only; the first call decides. Returns whether the setting is in effect."""
-    global _tuned
-    if _tuned is not None:
-        return _tuned
-    _tuned = False
+    Linux only. A call that does not want it changes nothing, so a later caller that does (sg train on CPU,
+    after the CLI's start-up call) still gets it. Returns whether the setting is in effect."""
+    global _applied
     wanted = {"1": True, "0": False}.get(os.environ.get("SG_KEEP_MALLOC", ""), default)
-    if not wanted or not sys.platform.startswith("linux"):
-        return _tuned
+    if _applied is not None or not wanted or not sys.platform.startswith("linux"):
+        return bool(_applied)
+    _applied = False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         ok = libc.mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(_KEEP)) == 1
         ok = libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(_KEEP)) == 1 and ok
     except (OSError, AttributeError):  # musl or another libc without mallopt
-        return _tuned
-    _tuned = ok
-    return _tuned
+        return _applied
+    _applied = ok
+    return _applied

@@ -18,45 +18,35 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
-def temp_path_for(path: Path) -> str:
-    """A fresh temp file name beside `path` (same filesystem, so the final rename is atomic)."""
+@contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[str]:
+    """A fresh temp file name beside `path` (same filesystem, so the rename is atomic), renamed onto `path`
+    when the block succeeds and removed when it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    return tmp
-
-
-def commit_temp(tmp: str, path: Path) -> None:
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(temp_name)` then rename onto `path`; for writers that need a file name."""
     path = Path(path)
-    tmp = temp_path_for(path)
-    try:
+    with _temp_beside(path) as tmp:
         write(tmp)
-        commit_temp(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return path
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """`with atomic_output(p) as f: f.write(...)`: the file appears at `p` only if the block succeeds."""
-    path = Path(path)
-    tmp = temp_path_for(path)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        commit_temp(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _temp_beside(Path(path)) as tmp, open(tmp, "wb") as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())

@@ -7,7 +7,6 @@ and the torchrun launch of `sg train --gpus 2`.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 import signal
@@ -35,6 +34,7 @@ from core.training.loss import (
     r1_penalty,
     style_mixing,
 )
+from core.training.progress import read_metrics as metrics
 from tests.conftest import REPO
 
 
@@ -103,10 +103,6 @@ def tiny_nets(c_dim: int = 0, res: int = 16, arch: str = "stylegan2"):
     return build_generator(g).train().requires_grad_(False), build_discriminator(d).train().requires_grad_(
         False
     )
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

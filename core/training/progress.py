@@ -67,6 +67,15 @@ def _open_tensorboard(run_dir: Path) -> Any | None:
         return None
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The tick records a run wrote to metrics.jsonl, oldest first."""
+    text = (Path(run_dir) / METRICS_FILE).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 class TrainingMonitor:
     """Shows progress (kimg, s/kimg, images/s, losses, GPU memory, ETA) and records each tick."""
 
@@ -82,7 +91,7 @@ class TrainingMonitor:
     ) -> None:
         self.run_dir, self.total_kimg = run_dir, total_kimg
         self.console = console or Console(stderr=True)
-        self.metrics_file = open(run_dir / "metrics.jsonl", "a") if run_dir is not None else None  # noqa: SIM115
+        self.metrics_file = open(run_dir / METRICS_FILE, "a") if run_dir is not None else None  # noqa: SIM115
         self.tb = _open_tensorboard(run_dir) if run_dir is not None else None
         self.progress: Progress | None = None
         if live and run_dir is not None and self.console.is_terminal:
