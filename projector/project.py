@@ -54,7 +54,8 @@ StepCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 @dataclass(frozen=True)
 class ProjectConfig:
-    """Projection hyperparameters; the defaults are the official projector's (REFERENCE.md section 4)."""
+    """Projection hyperparameters; the defaults are the official projector's (1000 steps, Adam lr 0.1 with
+    5% ramp-up and 25% cosine ramp-down, w noise 0.05 * w_std ramped to 0 over 75%, noise weight 1e5)."""
 
     space: str = "w"
     steps: int = 1000

@@ -1,4 +1,4 @@
-"""Training presets: the official StyleGAN2-ADA values (REFERENCE.md section 3) and the overrides."""
+"""Training presets: the official StyleGAN2-ADA values (train.py cfg_specs) and the overrides."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 A preset fixes the network size (channel_base, channel_max, mapping depth, minibatch-stddev group) and the
 training hyperparameters (lr, batch, R1 gamma, G EMA, style mixing, path length weight). Values of the
-official ones follow StyleGAN2-ADA's `train.py` (REFERENCE.md, section 3); command-line flags override
-single fields with `override_preset`.
+official ones follow StyleGAN2-ADA's `train.py` `cfg_specs` (all: channel_max 512, num_fp16_res 4,
+conv_clamp 256); command-line flags override single fields when the run config is resolved.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class TrainingPreset:
 
 
 # The fixed official configurations (ADA-PT `cfg_specs`); `auto` depends on resolution and GPU count.
-# stylegan2 uses SG3's EMA ramp-up (0.05), the configuration behind REFERENCE.md section 6's learning curve.
+# stylegan2 uses SG3's EMA ramp-up (0.05): the official code that produced the learning curve in
+# bench/learning_curve.py (OFFICIAL_SWD) was StyleGAN3's train.py with --cfg=stylegan2.
 _OFFICIAL = {
     "stylegan2": dict(
         channel_base=32768,
