@@ -190,7 +190,7 @@ def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
         },
     )
     pkl.write_bytes(pkl.read_bytes()[:-200])
-    with pytest.raises(SGError, match="not a readable network pickle"):
+    with pytest.raises(SGError, match="not a readable official StyleGAN network pickle"):
         load_checkpoint(pkl)
 
 

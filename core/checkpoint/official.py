@@ -9,44 +9,56 @@ refused before it can run.
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from core.checkpoint.unpickler import DATA_GLOBALS, allow, restricted_load
 from core.errors import SGError
 from core.networks import DiscriminatorConfig, GeneratorConfig
 
-# Old TF-era class paths and new ones map to the same harmless behaviour.
-PERSISTENT_RECONSTRUCT = {("torch_utils.persistence", "_reconstruct_persistent_obj")}
-EASYDICT = {("dnnlib.util", "EasyDict"), ("dnnlib", "EasyDict")}
+PERSISTENT_RECONSTRUCT = ("torch_utils.persistence", "_reconstruct_persistent_obj")
+EASYDICT = (("dnnlib.util", "EasyDict"), ("dnnlib", "EasyDict"))
+KIND = "official StyleGAN network pickle"
 
 
 @dataclass
 class PersistentRecord:
-    """What a persistent official object holds, kept as data: no class is ever instantiated."""
+    """What a persistent official object holds, kept as data: no class is ever instantiated.
+
+    `state` is the module's whole `__dict__` as the official persistence code stores it (training flag,
+    torch's hook dictionaries, parameters, buffers, submodules, plain attributes, `_init_kwargs`)."""
 
     class_name: str
-    module_name: str = ""
     state: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
 
     @property
     def init_kwargs(self) -> dict[str, Any]:
-        return dict(self.state.get("_init_kwargs") or {})
+        kw = self.state.get("_init_kwargs")
+        return dict(kw) if isinstance(kw, dict) else {}
 
     @property
     def children(self) -> dict[str, Any]:
-        return dict(self.state.get("_modules") or {})
+        mods = self.state.get("_modules")
+        return dict(mods) if isinstance(mods, dict) else {}
+
+    def walk(self):
+        """This record and every persistent record below it."""
+        yield self
+        for child in self.children.values():
+            if isinstance(child, PersistentRecord):
+                yield from child.walk()
 
     def state_dict(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        """Parameters and buffers of this module and its children, flattened like `nn.Module.state_dict`."""
+        """Parameters and persistent buffers of this module and its children, named like `state_dict()`."""
         out: dict[str, torch.Tensor] = {}
+        skip = self.state.get("_non_persistent_buffers_set") or set()
         for group in ("_parameters", "_buffers"):
             for k, v in (self.state.get(group) or {}).items():
-                if isinstance(v, torch.Tensor):
+                if isinstance(v, torch.Tensor) and not (group == "_buffers" and k in skip):
                     out[prefix + k] = v.detach().clone()
         for name, child in self.children.items():
             if isinstance(child, PersistentRecord):
@@ -54,23 +66,21 @@ class PersistentRecord:
         return out
 
 
-def _reconstruct_persistent(meta: dict[str, Any]) -> PersistentRecord:
-    if not isinstance(meta, dict) or meta.get("type") != "class":
-        raise SGError("unsupported persistent object in pickle")
-    state = meta.get("state") or {}
+def _reconstruct_persistent(meta: Any) -> PersistentRecord:
+    """Stands in for `_reconstruct_persistent_obj(meta)`: keeps meta's state, never runs `module_src`."""
+    if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):
+        raise SGError("unsupported persistent object in pickle (not a persistent class instance)")
+    version = meta.get("version")
     return PersistentRecord(
         class_name=str(meta.get("class_name")),
-        module_name=str(meta.get("module_name", "")),
-        state=state if isinstance(state, dict) else {},
+        state=meta["state"],
+        version=version if isinstance(version, int) else None,
     )
 
 
-def _storage_from_bytes(b: bytes) -> Any:
-    """Tensor storages inside plain pickles are torch.save blobs: read them with torch's safe loader."""
-    return torch.load(io.BytesIO(b), map_location="cpu", weights_only=True)
-
-
 class _EasyDict(dict):
+    """dnnlib.EasyDict as data: a dict whose keys also read as attributes."""
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
@@ -78,68 +88,14 @@ class _EasyDict(dict):
             raise AttributeError(name) from None
 
 
-def _rebuild_parameter(
-    data: torch.Tensor, requires_grad: bool, backward_hooks: Any, *state: Any
-) -> torch.Tensor:
-    return torch.nn.Parameter(data, requires_grad=requires_grad)
-
-
-SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
-    ("collections", "OrderedDict"): dict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice,
-    ("torch", "Size"): torch.Size,
-    ("torch", "device"): torch.device,
-}
-for _dt in ("float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"):
-    SAFE_GLOBALS[("torch", _dt)] = getattr(torch, _dt)
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only known data-building globals; everything else aborts the load with a clear error."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        key = (module, name)
-        if key in SAFE_GLOBALS:
-            return SAFE_GLOBALS[key]
-        if key in PERSISTENT_RECONSTRUCT:
-            return _reconstruct_persistent
-        if key in EASYDICT:
-            return _EasyDict
-        raise SGError(
-            f"refusing to load: the pickle asks for '{module}.{name}', which no official StyleGAN network "
-            "pickle uses (nothing from the file was executed)"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise SGError(
-            "refusing to load: pickle uses persistent ids (a torch.save file, not a network pickle?)"
-        )
+OFFICIAL_GLOBALS: dict[tuple[str, str], Any] = allow(
+    DATA_GLOBALS, {PERSISTENT_RECONSTRUCT: _reconstruct_persistent}, {k: _EasyDict for k in EASYDICT}
+)
 
 
 def read_official_pickle(path: str | os.PathLike) -> Any:
     """The pickle's top object with networks as PersistentRecords; SGError for anything unsafe or broken."""
-    try:
-        with open(path, "rb") as f:
-            return RestrictedUnpickler(f).load()
-    except SGError as exc:
-        raise SGError(f"{path}: {exc}") from None
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        RuntimeError,
-        IndexError,
-        KeyError,
-    ) as exc:
-        raise SGError(f"{path}: not a readable network pickle (truncated or corrupt?): {exc}") from None
+    return restricted_load(path, OFFICIAL_GLOBALS, KIND)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -203,13 +159,17 @@ def discriminator_config_from_official(kw: dict[str, Any]) -> DiscriminatorConfi
     )
 
 
+SG3_CLASSES = {"SynthesisInput"}  # networks_stylegan3 only; its SynthesisLayer has `use_radial_filters`.
+
+
 def _check_stylegan2(record: PersistentRecord, path: str | os.PathLike) -> None:
-    syn = record.children.get("synthesis")
-    if isinstance(syn, PersistentRecord) and "input" in syn.children:
-        raise SGError(
-            f"{path}: this is a StyleGAN3 (alias-free) generator, which sg does not support; "
-            "StyleGAN2 networks from stylegan3 pickles are supported"
-        )
+    """StyleGAN3 (alias-free) generators share class names with StyleGAN2 ones; tell them apart by content."""
+    for rec in record.walk():
+        if rec.class_name in SG3_CLASSES or "use_radial_filters" in rec.state:
+            raise SGError(
+                f"{path}: this is a StyleGAN3 (alias-free) generator, which sg does not support; "
+                "StyleGAN2 networks, including those in stylegan3 pickles, are supported"
+            )
 
 
 def checkpoint_from_official_pickle(path: str | os.PathLike):
