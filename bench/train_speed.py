@@ -78,7 +78,7 @@ def measure(args: argparse.Namespace) -> dict:
                 if hasattr(block, "channels_last"):
                     block.channels_last = True
             trainer.D.to(memory_format=torch.channels_last)
-        batch = plan.opts.batch
+        batch = plan.config.batch
         real, labels = plan.dataset.get_batch(np.arange(batch) % plan.dataset.num_images)
         real, labels = real.to(device), labels.to(device)
 
@@ -96,14 +96,14 @@ def measure(args: argparse.Namespace) -> dict:
             sync(device)
             times.append(time.perf_counter() - t0)
         s_per_kimg = statistics.median(times) / (args.steps * batch / 1000)
-        o = plan.opts
+        o = plan.config
         precision = "fp32" if device.type != "cuda" else args.precision
         return {
             "device": torch.cuda.get_device_name(device)
             if device.type == "cuda"
             else f"cpu x{torch.get_num_threads()}",
             "torch": torch.__version__,
-            "config": f"{o.cfg} {o.resolution}px b{batch}/{plan.batch_gpu} cbase {o.cbase} cmax {o.cmax} "
+            "config": f"{o.cfg} {o.resolution}px b{batch}/{o.batch_gpu} cbase {o.cbase} cmax {o.cmax} "
             f"map {o.map_depth} {precision}{' compile' if args.compile else ''}"
             f"{' channels-last' if args.channels_last else ''}",
             "s/kimg": s_per_kimg,

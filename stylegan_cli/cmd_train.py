@@ -131,11 +131,11 @@ def _launch(opts) -> None:
     device = pick_device(opts.device)
     if device.type == "cuda" and torch.cuda.device_count() < opts.gpus:
         raise SGError(f"--gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA device(s) are visible")
-    plan = plan_run(opts, world_size=opts.gpus, device_type=device.type)
-    code = launch(opts.to_dict(), opts.gpus)
+    config = plan_run(opts, world_size=opts.gpus, device_type=device.type).config  # resolved once, here
+    code = launch(config.to_dict(), opts.gpus)
     if code != 0:
         raise SGError(f"training failed in one of the {opts.gpus} processes (exit code {code}; see above)")
-    typer.echo(f"done: {plan.opts.kimg:g} kimg on {opts.gpus} processes")
+    typer.echo(f"done: {config.kimg:g} kimg on {opts.gpus} processes")
 
 
 def register(app: typer.Typer) -> None:

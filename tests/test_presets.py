@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 
+from core.data.layout import write_prepared
 from core.errors import SGError
 from core.networks import build_discriminator, build_generator
-from core.networks.presets import PRESET_NAMES, get_preset, network_configs, override_preset
+from core.networks.presets import PRESET_NAMES, get_preset
+from core.training.options import TrainOptions
+from core.training.setup import plan_run
 
 # cfg: (channel_base, map layers, mbstd group, lr, batch, gamma, ema kimg), from the official train.py.
 OFFICIAL = {
@@ -44,18 +50,30 @@ def test_auto_preset_scales_with_resolution(res, gpus, batch, cbase, lr):
     assert p.mbstd_group == min(batch // gpus, 4)
 
 
-def test_overrides_and_network_configs():
-    p = override_preset(
-        get_preset("stylegan2", 32), channel_base=2048, channel_max=128, map_layers=2, gamma=0.01, batch=None
+def test_flags_override_the_preset_once_and_build_the_networks(tmp_path):
+    """Command-line values win over the preset in the one resolved config; its networks have that shape."""
+    data = write_prepared(
+        tmp_path / "d", np.zeros((32, 1, 32, 32), np.uint8), np.arange(32) % 10, {"source": "test"}
     )
-    assert (p.channel_base, p.channel_max, p.map_layers, p.gamma, p.batch) == (2048, 128, 2, 0.01, 32)
-    g, d = network_configs(p, 32, img_channels=1, c_dim=10, arch="stylegan2")
+    opts = TrainOptions(
+        data=str(data), cfg="stylegan2", cbase=2048, cmax=128, map_depth=2, gamma=0.01, cond=True
+    )
+    config = plan_run(opts, progress=False).config
+    assert (config.cbase, config.cmax, config.map_depth, config.gamma, config.batch) == (
+        2048,
+        128,
+        2,
+        0.01,
+        32,
+    )
+    assert (config.lr, config.ema_kimg, config.mbstd_group, config.tick) == (0.002, 10.0, 4, 4.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.gamma = 1.0  # type: ignore[misc]
+    g, d = config.network_configs()
     assert [g.channels(r) for r in (4, 8, 16, 32)] == [128, 128, 128, 64]
     assert (g.map_layers, g.c_dim, g.img_channels, d.mbstd_group_size, d.c_dim) == (2, 10, 1, 4, 10)
     G, D = build_generator(g), build_discriminator(d)
     assert G.num_ws == 8 and D.b4.cmap_dim == 128
-    with pytest.raises(ValueError, match="unknown preset fields"):
-        override_preset(p, nonsense=1)
 
 
 def test_cpu_presets_are_small_and_every_name_resolves():

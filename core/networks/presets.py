@@ -8,11 +8,10 @@ conv_clamp 256); command-line flags override single fields when the run config i
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from core.errors import SGError
-from core.networks.config import DiscriminatorConfig, GeneratorConfig, check_resolution
+from core.networks.config import check_resolution
 
 
 @dataclass(frozen=True)
@@ -158,46 +157,3 @@ def get_preset(name: str, resolution: int, gpus: int = 1) -> TrainingPreset:
     if name in _CPU:
         return TrainingPreset(name=name, **_CPU[name])
     raise SGError(f"unknown --cfg {name!r}; expected one of {', '.join(PRESET_NAMES)}")
-
-
-def override_preset(preset: TrainingPreset, **overrides: object) -> TrainingPreset:
-    """The preset with every non-None override applied (command-line flags win over the preset)."""
-    fields = {f.name for f in dataclasses.fields(TrainingPreset)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise ValueError(f"unknown preset fields: {', '.join(sorted(unknown))}")
-    return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def network_configs(
-    preset: TrainingPreset,
-    resolution: int,
-    img_channels: int = 3,
-    c_dim: int = 0,
-    arch: str = "stylegan2",
-) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-    """G and D configs for `resolution` x `img_channels` images with `c_dim` classes (0: unconditional)."""
-    g = GeneratorConfig(
-        arch=arch,
-        z_dim=preset.z_dim,
-        c_dim=c_dim,
-        w_dim=preset.w_dim,
-        img_resolution=resolution,
-        img_channels=img_channels,
-        channel_base=preset.channel_base,
-        channel_max=preset.channel_max,
-        num_fp16_res=preset.num_fp16_res,
-        conv_clamp=preset.conv_clamp,
-        map_layers=preset.map_layers,
-    )
-    d = DiscriminatorConfig(
-        c_dim=c_dim,
-        img_resolution=resolution,
-        img_channels=img_channels,
-        channel_base=preset.channel_base,
-        channel_max=preset.channel_max,
-        num_fp16_res=preset.num_fp16_res,
-        conv_clamp=preset.conv_clamp,
-        mbstd_group_size=preset.mbstd_group,
-    )
-    return g, d

@@ -128,7 +128,7 @@ def any_rank(flag: bool, ctx: DistContext) -> bool:
 def launch(options: dict, gpus: int) -> int:
     """Run `gpus` training processes with torchrun (one per GPU, or CPU processes with gloo) and wait.
 
-    The resolved options go through a JSON file; returns torchrun's exit code.
+    The resolved run config goes through a JSON file; returns torchrun's exit code.
     """
     with tempfile.TemporaryDirectory(prefix="sg-train-") as tmp:
         opts_path = Path(tmp) / "options.json"

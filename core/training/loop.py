@@ -5,7 +5,6 @@ step their network's Adam; then G_ema follows G. Lazy phases scale lr and betas 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import math
@@ -33,9 +32,9 @@ from core.training.distributed import (
 from core.training.ema import ema_beta, update_ema
 from core.training.grid import make_grid_spec, save_fakes, save_reals
 from core.training.loss import StyleGAN2Loss, build_loss
-from core.training.options import TrainOptions
+from core.training.options import RunConfig, TrainOptions
 from core.training.progress import StatsCollector, Timer, TrainingMonitor, first_nonfinite, gpu_memory_gb
-from core.training.setup import RunPlan, build_networks, plan_run
+from core.training.setup import RunPlan, build_networks, open_run, plan_run
 from core.training.signals import StopRequest
 from core.training.snapshot import (
     capture_rng,
@@ -130,12 +129,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(opts: TrainOptions, console: Console | None = None) -> TrainResult:
-    """Run (or continue) training as `opts` says: the entry point of `sg train` and of each torchrun rank."""
+def train(opts: TrainOptions | RunConfig, console: Console | None = None) -> TrainResult:
+    """Run (or continue) training: the entry point of `sg train` (options, resolved here) and of each
+    torchrun rank (the config the launcher resolved once)."""
     ctx = init_distributed(opts.device)
     clean = False
     try:
-        plan = plan_run(opts, ctx.world_size, ctx.device.type, progress=ctx.is_main and opts.progress)
+        if isinstance(opts, RunConfig):
+            plan = open_run(opts)
+        else:
+            plan = plan_run(opts, ctx.world_size, ctx.device.type, progress=ctx.is_main and opts.progress)
         result = Trainer(plan, ctx, console).run()
         clean = True
         return result
@@ -147,7 +150,7 @@ class Trainer:
     """State of one training process: networks, optimisers, counters, outputs."""
 
     def __init__(self, plan: RunPlan, ctx: DistContext, console: Console | None = None) -> None:
-        self.plan, self.ctx, self.opts, self.preset = plan, ctx, plan.opts, plan.preset
+        self.plan, self.ctx, self.config = plan, ctx, plan.config
         self.device = ctx.device
         if self.device.type == "cpu":  # denormal floats are slow in CPU math; as zeros they cost nothing
             torch.set_flush_denormal(True)
@@ -155,29 +158,30 @@ class Trainer:
         self.G, self.D, self.G_ema = build_networks(plan, self.device)
         for net in (self.G, self.D, self.G_ema):
             broadcast_module(net, ctx)
-        force_fp32 = set_precision([self.G, self.D, self.G_ema], self.opts.precision, self.device)
+        c = self.config
+        force_fp32 = set_precision([self.G, self.D, self.G_ema], c.precision, self.device)
         self.loss = build_loss(
-            self.opts.loss,
+            c.loss,
             self.G,
             self.D,
-            r1_gamma=self.preset.gamma,
-            style_mixing_prob=self.preset.style_mixing_prob,
-            pl_weight=self.preset.pl_weight,
+            r1_gamma=c.gamma,
+            style_mixing_prob=c.style_mixing_prob,
+            pl_weight=c.pl_weight,
             force_fp32=force_fp32,
-            r1_interval=self.opts.r1_interval,
-            pl_interval=self.opts.pl_interval,
+            r1_interval=c.r1_interval,
+            pl_interval=c.pl_interval,
         )
-        if self.opts.compile:
+        if c.compile:
             self.loss.compile_main()
-        self.phases = make_phases(self.G, self.D, self.loss, self.preset.lr)
+        self.phases = make_phases(self.G, self.D, self.loss, c.lr)
         self.opt_G, self.opt_D = self.phases[0].opt, next(p.opt for p in self.phases if p.name == "Dmain")
-        self.labels = LabelSampler(plan.dataset.labels, plan.c_dim, self.device)
+        self.labels = LabelSampler(plan.dataset.labels, c.c_dim, self.device)
         self.stats = StatsCollector()
         self.cur_nimg = self.batch_idx = 0
         self.last_snapshot: Path | None = None
         self.run_dir: Path | None = None
         self.console = console
-        seed_everything(self.opts.seed * ctx.world_size + ctx.rank)
+        seed_everything(c.seed * ctx.world_size + ctx.rank)
         if plan.continues:
             self._restore(plan)
 
@@ -197,9 +201,9 @@ class Trainer:
         if self.ctx.rank == 0 and ts.get("world_size", 1) == self.ctx.world_size:
             restore_rng(st, ts.get("rng", {}))
         else:  # other ranks: a fresh stream that still depends on where the run stands
-            key = f"{self.opts.seed}-{self.ctx.rank}-{self.batch_idx}".encode()
+            key = f"{self.config.seed}-{self.ctx.rank}-{self.batch_idx}".encode()
             seed_everything(int(hashlib.sha256(key).hexdigest()[:15], 16))
-        self.last_snapshot = plan.resume_path
+        self.last_snapshot = Path(plan.config.resume)
 
     def _training_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors: dict[str, torch.Tensor] = {"loss.pl_mean": self.loss.pl_mean.detach().reshape([])}
@@ -213,17 +217,10 @@ class Trainer:
             "cur_nimg": self.cur_nimg,
             "batch_idx": self.batch_idx,
             "world_size": self.ctx.world_size,
-            "options": self.opts.to_dict(),
+            "options": self.config.to_dict(),  # the resolved run config; a resume inherits from it
             "optim": optim_meta,
             "rng": rng_meta,
             "augment": None,
-            "dataset": {
-                "name": self.plan.dataset_name,
-                "images": self.plan.dataset.num_images,
-                "resolution": self.plan.dataset.resolution,
-                "c_dim": self.plan.c_dim,
-            },
-            "preset": dataclasses.asdict(self.preset),
         }
         return tensors, state
 
@@ -265,7 +262,7 @@ class Trainer:
         )
         tag = name[len("network-snapshot-") : -len(".safetensors")]
         save_fakes(self.G_ema, self.grid, self.run_dir / f"fakes-{tag}.png")
-        prune_snapshots(self.run_dir, self.opts.keep)
+        prune_snapshots(self.run_dir, self.config.keep)
         return path
 
     def _tick_record(
@@ -281,7 +278,7 @@ class Trainer:
             "img_per_s": nimg_delta / train_s,
             "snapshot_s": snapshot_s,
             "gpu_mem_gb": gpu_memory_gb(self.device),
-            "eta_s": max(self.opts.kimg - kimg, 0) * s_per_kimg,
+            "eta_s": max(self.config.kimg - kimg, 0) * s_per_kimg,
             **means,
         }
 
@@ -289,7 +286,7 @@ class Trainer:
 
     def step(self, real_u8: torch.Tensor, real_labels: torch.Tensor) -> None:
         """One minibatch: every due phase, then the G_ema update."""
-        per_rank, bg = self.plan.per_rank_batch, self.plan.batch_gpu
+        per_rank, bg = self.config.per_rank_batch, self.config.batch_gpu
         rounds = per_rank // bg
         real = real_u8.to(self.device, torch.float32, non_blocking=True) / 127.5 - 1
         real_c = self.labels.one_hot(real_labels)
@@ -315,15 +312,16 @@ class Trainer:
             reduce_gradients(list(phase.module.parameters()), self.ctx)
             phase.opt.step()
         average_tensors([self.G.mapping.w_avg, self.loss.pl_mean], self.ctx)
-        beta = ema_beta(self.opts.batch, self.preset.ema_kimg, self.cur_nimg, self.preset.ema_rampup)
+        c = self.config
+        beta = ema_beta(c.batch, c.ema_kimg, self.cur_nimg, c.ema_rampup)
         update_ema(self.G_ema, self.G, beta)
-        self.cur_nimg += self.opts.batch
+        self.cur_nimg += c.batch
         self.batch_idx += 1
 
     def run(self) -> TrainResult:
         from core.data import iterate_batches
 
-        opts, ctx = self.opts, self.ctx
+        opts, ctx = self.config, self.ctx
         total_nimg = int(round(opts.kimg * 1000))
         if self.cur_nimg >= total_nimg:
             raise SGError(
@@ -332,7 +330,7 @@ class Trainer:
         workers = opts.workers if opts.workers is not None else (2 if self.device.type == "cuda" else 0)
         batches = iterate_batches(
             self.plan.dataset,
-            self.plan.per_rank_batch,
+            opts.per_rank_batch,
             seed=opts.seed,
             rank=ctx.rank,
             world_size=ctx.world_size,
@@ -343,19 +341,15 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # the loader draws a seed when it starts: not from our stream
             first = next(batches)
         batches = itertools.chain([first], batches)
-        self.grid = make_grid_spec(
-            self.G.z_dim, self.plan.c_dim, self.plan.dataset.resolution, seed=opts.seed
-        )
+        self.grid = make_grid_spec(self.G.z_dim, opts.c_dim, opts.resolution, seed=opts.seed)
         monitor = None
         if ctx.is_main:
-            self.run_dir = next_run_dir(opts.outdir, self.plan.description())
+            self.run_dir = next_run_dir(opts.outdir, opts.description())
             monitor = TrainingMonitor(
                 self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress, console=self.console
             )
             monitor.print(self._banner())
-            save_reals(
-                self.plan.dataset, self.plan.dataset.resolution, self.run_dir / "reals.png", seed=opts.seed
-            )
+            save_reals(self.plan.dataset, opts.resolution, self.run_dir / "reals.png", seed=opts.seed)
             if not self.plan.continues:
                 save_fakes(self.G_ema, self.grid, self.run_dir / "fakes-init.png")
         tick_nimg, snap_nimg = opts.tick * 1000, opts.snap * 1000
@@ -404,16 +398,16 @@ class Trainer:
         return TrainResult(self.run_dir, self.last_snapshot, self.cur_nimg / 1000, stopped_by)
 
     def _banner(self) -> str:
-        p, o = self.plan, self.opts
+        o = self.config
         n_g = sum(t.numel() for t in self.G.parameters())
         n_d = sum(t.numel() for t in self.D.parameters())
-        res = p.dataset.resolution
-        start = f", resuming at kimg {self.cur_nimg / 1000:g}" if p.continues else ""
+        res = o.resolution
+        start = f", resuming at kimg {self.cur_nimg / 1000:g}" if o.continues else ""
         return (
             f"run {self.run_dir}\n"
-            f"{p.dataset_name}: {p.dataset.num_images} images {res}x{res}x{p.dataset.channels}"
-            f"{' x2 mirrored' if o.mirror else ''}{f', {p.c_dim} classes' if p.c_dim else ''}; "
+            f"{o.dataset_name}: {o.num_images} images {res}x{res}x{o.img_channels}"
+            f"{' x2 mirrored' if o.mirror else ''}{f', {o.c_dim} classes' if o.c_dim else ''}; "
             f"cfg {o.cfg} ({o.arch}, loss {o.loss}), G {n_g / 1e6:.2f}M / D {n_d / 1e6:.2f}M params; "
-            f"batch {o.batch} ({p.batch_gpu} per pass x {self.ctx.world_size} process(es)), "
+            f"batch {o.batch} ({o.batch_gpu} per pass x {o.gpus} process(es)), "
             f"gamma {o.gamma:g}, lr {o.lr:g}, {o.kimg:g} kimg on {self.device}{start}"
         )

@@ -1,7 +1,11 @@
-"""What the user asked for (`TrainOptions`, all optional) and the defaults that fill the gaps.
+"""What the user asked for (`TrainOptions`) and the one fully resolved run config (`RunConfig`).
 
-Fields left None are filled, in order, from the snapshot being resumed (so `sg train --resume RUN`
-continues with the run's own settings), then from the preset and the defaults below.
+`TrainOptions` is the command line: every field optional, None meaning "not given". `RunConfig` is what the
+run actually uses, built once by `core.training.setup.plan_run` from the options, the resumed snapshot's
+stored config, the preset and the defaults below (in that order of precedence), and frozen: the trainer,
+the banner, the run directory's name and the snapshot metadata all read it, and `sg train --gpus N` hands
+the same object to every rank instead of resolving again. Both use the command line's names (`cbase`,
+`map_depth`, ...); only `network_configs` speaks the networks' names (`channel_base`, `map_layers`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import SGError
+from core.networks.config import ARCHS, DiscriminatorConfig, GeneratorConfig
+from core.training.snapshot import sanitize
 
 LOSS_KINDS = ("ns", "wgan-gp")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -35,7 +41,7 @@ NOT_INHERITED = frozenset({"resume", "progress", "workers", "device"})
 
 @dataclass
 class TrainOptions:
-    """Everything `sg train` accepts; None means "from the resumed run, else the default"."""
+    """Everything `sg train` accepts; None means "from the resumed run, else the preset or default"."""
 
     data: str | None = None  # None: the bundled Fashion-MNIST sample
     outdir: str | None = None
@@ -78,7 +84,7 @@ class TrainOptions:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def inherit(self, stored: dict[str, Any]) -> TrainOptions:
-        """Fill unset fields from a resumed run's stored options."""
+        """Fill unset fields from a resumed run's stored config (older snapshots stored these options)."""
         out = dataclasses.replace(self)
         for f in dataclasses.fields(self):
             if f.name in NOT_INHERITED or getattr(out, f.name) is not None:
@@ -95,10 +101,11 @@ class TrainOptions:
         return out
 
     def validate(self) -> None:
-        """One-line errors for values that can never work (resolved options only)."""
+        """One-line errors for values that can never work (checked before any data is opened)."""
         checks = [
             (self.loss in LOSS_KINDS, f"--loss must be one of {', '.join(LOSS_KINDS)} (got {self.loss!r})"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.arch in ARCHS, f"--arch must be one of {', '.join(ARCHS)} (got {self.arch!r})"),
             (self.gpus >= 1, f"--gpus must be >= 1 (got {self.gpus})"),
             (self.kimg is None or self.kimg > 0, f"--kimg must be > 0 (got {self.kimg})"),
             (self.snap is None or self.snap > 0, f"--snap must be > 0 (got {self.snap})"),
@@ -116,6 +123,99 @@ class TrainOptions:
         for ok, message in checks:
             if not ok:
                 raise SGError(message)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run, fully resolved: nothing here is None unless None is a real setting."""
+
+    # -- data and outputs
+    data: str | None  # what the user named (None: bundled sample); stored so that a resume finds it again
+    dataset_path: str  # the prepared dataset actually read (a cache entry for raw folders and zips)
+    dataset_name: str  # for the run directory's name
+    num_images: int
+    resolution: int
+    img_channels: int
+    cond: bool
+    c_dim: int  # classes conditioned on (0: unconditional)
+    mirror: bool
+    outdir: str
+    resume: str | None  # the resolved model file this run started from
+    continues: bool  # resuming a training snapshot: counters, optimisers and RNG carry on
+    # -- the networks (command-line names; the checkpoint's when resuming)
+    cfg: str  # the preset the defaults came from
+    arch: str
+    cbase: int  # channels at resolution r: min(cbase / r, cmax)
+    cmax: int
+    map_depth: int  # mapping network layers
+    mbstd_group: int  # minibatch-stddev group size
+    z_dim: int
+    w_dim: int
+    num_fp16_res: int  # top resolutions that run in reduced precision on CUDA
+    conv_clamp: float | None  # activation clamp of the reduced-precision layers
+    # -- optimisation (the official names' meaning)
+    loss: str  # "ns": non-saturating logistic + R1; "wgan-gp"
+    lr: float  # Adam lr of G and D (mapping x0.01)
+    batch: int  # images per step over all processes
+    batch_gpu: int  # images per forward pass; gradients accumulate up to batch / gpus
+    gamma: float  # R1 weight
+    ema_kimg: float  # G_ema half-life in kimg
+    ema_rampup: float | None  # half-life ramps up with the images seen (None: fixed)
+    style_mixing_prob: float
+    pl_weight: float  # path length regulariser weight (0: off)
+    r1_interval: int  # lazy R1 every N steps
+    pl_interval: int  # lazy path length every N steps
+    # -- schedule (kimg)
+    kimg: float  # train until this many thousand images
+    snap: float  # between snapshots
+    tick: float  # between progress lines (never more than snap)
+    keep: int | None  # snapshots kept (None: all)
+    # -- processes
+    seed: int
+    gpus: int  # processes (world size)
+    precision: str  # auto, bf16, fp16 or fp32 for the top resolutions on CUDA
+    compile: bool
+    workers: int | None  # data loader processes (None: 2 on CUDA, 0 on CPU)
+    device: str | None  # None: cuda when available
+    progress: bool  # live progress bar
+
+    @property
+    def per_rank_batch(self) -> int:
+        return self.batch // self.gpus
+
+    def network_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+        """G and D configs for this run (a resumed model's own G config is used instead by the trainer)."""
+        common = dict(
+            c_dim=self.c_dim,
+            img_resolution=self.resolution,
+            img_channels=self.img_channels,
+            channel_base=self.cbase,
+            channel_max=self.cmax,
+            num_fp16_res=self.num_fp16_res,
+            conv_clamp=self.conv_clamp,
+        )
+        g = GeneratorConfig(
+            arch=self.arch, z_dim=self.z_dim, w_dim=self.w_dim, map_layers=self.map_depth, **common
+        )
+        return g, DiscriminatorConfig(mbstd_group_size=self.mbstd_group, **common)
+
+    def description(self) -> str:
+        """The run directory's name after its number, as the official one: what ran on what."""
+        parts = [self.dataset_name, self.cfg]
+        parts += [self.arch] if self.arch != "stylegan2" else []
+        parts += [self.loss] if self.loss != "ns" else []
+        parts += ["cond"] if self.c_dim else []
+        parts += [f"gpus{self.gpus}", f"batch{self.batch}", f"gamma{self.gamma:g}"]
+        parts += ["resume"] if self.resume is not None else []
+        return sanitize("-".join(parts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; what snapshots store under training_state["options"] and torchrun ranks receive."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
 
 
 def split_batch(batch: int, batch_gpu: int | None, world_size: int) -> tuple[int, int]:

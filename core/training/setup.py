@@ -1,33 +1,26 @@
-"""From options to a concrete run: the dataset, the preset with overrides, network configs and networks.
+"""From options to a concrete run: the one resolved `RunConfig`, the dataset, and the networks.
 
-Every user error (missing data, too few images, a resumed model that does not fit the data) is found
-here, before any process is launched or any network built, and reported as one line.
+`plan_run` is the only place where options, the resumed snapshot, the data and the preset meet. Every
+user error (missing data, too few images, a resumed model that does not fit the data) is found there,
+before any process is launched or any network built, and reported as one line. Ranks started by
+`sg train --gpus N` receive the resolved config and only reopen what it names (`open_run`).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from core.checkpoint import Checkpoint
+from core.checkpoint import Checkpoint, load_checkpoint
 from core.data import ImageDataset, bundled_dataset_path, open_dataset
 from core.data.layout import is_prepared_dataset, read_meta
 from core.errors import SGError
-from core.networks import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    build_discriminator,
-    build_generator,
-)
-from core.networks.config import ARCHS
-from core.networks.presets import TrainingPreset, get_preset, network_configs, override_preset
-from core.training.options import TrainOptions, split_batch
+from core.networks import Discriminator, Generator, build_discriminator, build_generator
+from core.networks.presets import TrainingPreset, get_preset
+from core.training.options import RunConfig, TrainOptions, split_batch
 from core.training.snapshot import is_training_snapshot, load_resume, sanitize
 
 BUNDLED_NAME = "fashion-mnist"
@@ -35,31 +28,15 @@ BUNDLED_NAME = "fashion-mnist"
 
 @dataclass
 class RunPlan:
-    """A fully resolved run; `opts` has every field filled and is what snapshots store."""
+    """The resolved config plus the live objects it names: the open dataset and the resumed model file."""
 
-    opts: TrainOptions
-    preset: TrainingPreset
+    config: RunConfig
     dataset: ImageDataset
-    dataset_name: str
-    c_dim: int
-    g_config: GeneratorConfig
-    d_config: DiscriminatorConfig
-    per_rank_batch: int
-    batch_gpu: int
-    resume_path: Path | None = None
     resume: Checkpoint | None = None
-    continues: bool = False  # resuming a training snapshot: counters, optimisers and RNG carry on
 
-    def description(self) -> str:
-        """The run directory's name after its number, as the official one: what ran on what."""
-        o = self.opts
-        parts = [self.dataset_name, o.cfg]
-        parts += [o.arch] if o.arch != "stylegan2" else []
-        parts += [o.loss] if o.loss != "ns" else []
-        parts += ["cond"] if self.c_dim else []
-        parts += [f"gpus{o.gpus}", f"batch{o.batch}", f"gamma{o.gamma:g}"]
-        parts += ["resume"] if self.resume_path is not None else []
-        return sanitize("-".join(parts))
+    @property
+    def continues(self) -> bool:
+        return self.config.continues
 
 
 def dataset_name(data: str | None) -> str:
@@ -81,13 +58,30 @@ def plan_run(
         opts = opts.inherit(ck.training_state.get("options", {}))
     opts = opts.with_defaults()
     opts.validate()
-    if opts.arch not in ARCHS:
-        raise SGError(f"--arch must be one of {', '.join(ARCHS)} (got {opts.arch!r})")
-    cfg = opts.cfg or ("auto" if device_type == "cuda" else "small")
+    dataset = _open_data(opts, ck, resume_path, progress)
+    c_dim = dataset.num_classes if opts.cond else 0
+    preset = get_preset(
+        opts.cfg or ("auto" if device_type == "cuda" else "small"), dataset.resolution, world_size
+    )
+    config = resolve_config(opts, preset, dataset, c_dim, world_size, ck, resume_path, continues)
+    _check_fits(config, ck)
+    return RunPlan(config, dataset, ck)
 
+
+def open_run(config: RunConfig) -> RunPlan:
+    """A plan from an already resolved config (a torchrun rank): reopen the prepared data and the model."""
+    dataset = open_dataset(config.dataset_path, mirror=config.mirror, progress=False)
+    ck = load_checkpoint(config.resume, "cpu") if config.resume else None
+    return RunPlan(config, dataset, ck)
+
+
+def _open_data(
+    opts: TrainOptions, ck: Checkpoint | None, resume_path: Path | None, progress: bool
+) -> ImageDataset:
+    """The dataset, at the resumed model's size when there is one (raw data is prepared at that size)."""
     data_path = Path(opts.data).expanduser() if opts.data else bundled_dataset_path()
     resolution, channels = opts.resolution, None
-    if ck is not None:  # raw data is prepared at the model's size; prepared data must already have it
+    if ck is not None:
         resolution, channels = ck.g_config.img_resolution, ck.g_config.img_channels
         data_res = read_meta(data_path)["resolution"] if is_prepared_dataset(data_path) else opts.resolution
         if data_res is not None and data_res != resolution:
@@ -98,93 +92,103 @@ def plan_run(
     dataset = open_dataset(
         data_path, resolution=resolution, channels=channels, mirror=opts.mirror, progress=progress
     )
-    res = dataset.resolution
     if opts.cond and not dataset.has_labels:
         raise SGError(f"--cond needs class labels, but {data_path} has none (dataset.json)")
-    c_dim = dataset.num_classes if opts.cond else 0
+    return dataset
 
-    preset = get_preset(cfg, res, world_size)
-    preset = override_preset(
-        preset,
-        channel_base=opts.cbase,
-        channel_max=opts.cmax,
-        map_layers=opts.map_depth,
-        mbstd_group=opts.mbstd_group,
-        lr=opts.lr,
-        batch=opts.batch,
-        gamma=opts.gamma,
-        ema_kimg=opts.ema_kimg,
-        kimg=opts.kimg,
-        snap=opts.snap,
-        tick=opts.tick,
+
+def resolve_config(
+    opts: TrainOptions,
+    preset: TrainingPreset,
+    dataset: ImageDataset,
+    c_dim: int,
+    world_size: int,
+    ck: Checkpoint | None,
+    resume_path: Path | None,
+    continues: bool,
+) -> RunConfig:
+    """Each field once: the option if given, else the preset; network shape from the resumed model."""
+
+    def pick(option: object, preset_value: object) -> object:
+        return preset_value if option is None else option
+
+    g = ck.g_config if ck is not None else None
+    batch = pick(opts.batch, preset.batch)
+    _, batch_gpu = split_batch(batch, opts.batch_gpu, world_size)
+    snap = pick(opts.snap, preset.snap)
+    d_group = ck.d_config.mbstd_group_size if ck is not None and ck.d_config is not None else None
+    return RunConfig(
+        data=str(opts.data) if opts.data else None,
+        dataset_path=str(dataset.path),
+        dataset_name=dataset_name(opts.data),
+        num_images=dataset.num_images,
+        resolution=dataset.resolution,
+        img_channels=dataset.channels,
+        cond=opts.cond,
+        c_dim=c_dim,
+        mirror=opts.mirror,
+        outdir=opts.outdir,
+        resume=str(resume_path) if resume_path is not None else None,
+        continues=continues,
+        cfg=preset.name,
+        arch=g.arch if g else opts.arch,
+        cbase=g.channel_base if g else pick(opts.cbase, preset.channel_base),
+        cmax=g.channel_max if g else pick(opts.cmax, preset.channel_max),
+        map_depth=g.map_layers if g else pick(opts.map_depth, preset.map_layers),
+        mbstd_group=d_group or pick(opts.mbstd_group, preset.mbstd_group),
+        z_dim=g.z_dim if g else preset.z_dim,
+        w_dim=g.w_dim if g else preset.w_dim,
+        num_fp16_res=g.num_fp16_res if g else preset.num_fp16_res,
+        conv_clamp=g.conv_clamp if g else preset.conv_clamp,
+        loss=opts.loss,
+        lr=pick(opts.lr, preset.lr),
+        batch=batch,
+        batch_gpu=batch_gpu,
+        gamma=pick(opts.gamma, preset.gamma),
+        ema_kimg=pick(opts.ema_kimg, preset.ema_kimg),
+        ema_rampup=preset.ema_rampup,
+        style_mixing_prob=preset.style_mixing_prob,
+        pl_weight=preset.pl_weight,
+        r1_interval=opts.r1_interval,
+        pl_interval=opts.pl_interval,
+        kimg=pick(opts.kimg, preset.kimg),
+        snap=snap,
+        tick=min(pick(opts.tick, preset.tick), snap),
+        keep=opts.keep,
+        seed=opts.seed,
+        gpus=world_size,
+        precision=opts.precision,
+        compile=opts.compile,
+        workers=opts.workers,
+        device=opts.device,
+        progress=opts.progress,
     )
-    if len(dataset) < preset.batch:
+
+
+def _check_fits(config: RunConfig, ck: Checkpoint | None) -> None:
+    """The data holds a full batch and, when resuming, has the model's classes."""
+    if config.num_images * (2 if config.mirror else 1) < config.batch:
         raise SGError(
-            f"{data_path}: {dataset.num_images} images are too few for a batch of {preset.batch}; "
+            f"{config.dataset_path}: {config.num_images} images are too few for a batch of {config.batch}; "
             f"add images or lower --batch"
         )
-    per_rank, batch_gpu = split_batch(preset.batch, opts.batch_gpu, world_size)
-
-    g_config, d_config = network_configs(preset, res, dataset.channels, c_dim, opts.arch)
-    if ck is not None:
-        if ck.g_config.c_dim != c_dim:
-            want = "with --cond" if ck.g_config.c_dim else "without --cond"
-            raise SGError(
-                f"--resume {resume_path} has {ck.g_config.c_dim} classes but this run has {c_dim}; "
-                f"train {want} on data with {ck.g_config.c_dim or 'no'} labels"
-            )
-        g_config = ck.g_config
-        preset = dataclasses.replace(
-            preset,
-            channel_base=g_config.channel_base,
-            channel_max=g_config.channel_max,
-            map_layers=g_config.map_layers,
-            z_dim=g_config.z_dim,
-            w_dim=g_config.w_dim,
+    if ck is not None and ck.g_config.c_dim != config.c_dim:
+        have = ck.g_config.c_dim
+        raise SGError(
+            f"--resume {config.resume} has {have} classes but this run has {config.c_dim}; "
+            f"train {'with --cond' if have else 'without --cond'} on data with {have or 'no'} labels"
         )
-        d_config = ck.d_config or network_configs(preset, res, dataset.channels, c_dim, g_config.arch)[1]
-
-    opts = dataclasses.replace(
-        opts,
-        cfg=cfg,
-        resolution=res,
-        arch=g_config.arch,
-        cbase=g_config.channel_base,
-        cmax=g_config.channel_max,
-        map_depth=g_config.map_layers,
-        mbstd_group=d_config.mbstd_group_size,
-        gamma=preset.gamma,
-        lr=preset.lr,
-        batch=preset.batch,
-        batch_gpu=batch_gpu,
-        ema_kimg=preset.ema_kimg,
-        kimg=preset.kimg,
-        snap=preset.snap,
-        tick=min(preset.tick, preset.snap),
-        data=str(opts.data) if opts.data else None,
-    )
-    return RunPlan(
-        opts=opts,
-        preset=preset,
-        dataset=dataset,
-        dataset_name=dataset_name(opts.data),
-        c_dim=c_dim,
-        g_config=g_config,
-        d_config=d_config,
-        per_rank_batch=per_rank,
-        batch_gpu=batch_gpu,
-        resume_path=resume_path,
-        resume=ck,
-        continues=continues,
-    )
 
 
 def build_networks(plan: RunPlan, device: torch.device) -> tuple[Generator, Discriminator, Generator]:
-    """(G, D, G_ema): fresh from `opts.seed`, or the resumed file's weights (a missing G or D made anew)."""
-    torch.manual_seed(plan.opts.seed)  # the same initial weights on every rank
+    """(G, D, G_ema): fresh from the seed, or the resumed file's weights (a missing G or D made anew)."""
+    torch.manual_seed(plan.config.seed)  # the same initial weights on every rank
     ck = plan.resume
-    G = build_generator(plan.g_config) if ck is None or ck.G is None else ck.G
-    D = build_discriminator(plan.d_config) if ck is None or ck.D is None else ck.D
+    g_config, d_config = plan.config.network_configs()
+    if ck is not None:  # the model's own configs: imported ones may differ from ours in fields we don't set
+        g_config, d_config = ck.g_config, ck.d_config or d_config
+    G = build_generator(g_config) if ck is None or ck.G is None else ck.G
+    D = build_discriminator(d_config) if ck is None or ck.D is None else ck.D
     if ck is not None and ck.G is None:
         G.load_state_dict(ck.G_ema.state_dict())
     G_ema = copy.deepcopy(G) if ck is None else ck.G_ema

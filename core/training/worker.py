@@ -1,4 +1,4 @@
-"""One torchrun rank of `sg train --gpus N`: reads the resolved options from JSON and trains."""
+"""One torchrun rank of `sg train --gpus N`: reads the run config the launcher resolved (JSON) and trains."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import sys
 
 from core.errors import SGError
 from core.training.loop import train
-from core.training.options import TrainOptions
+from core.training.options import RunConfig
 
 
 def main(argv: list[str]) -> int:
-    opts = TrainOptions.from_dict(json.loads(open(argv[1]).read()))
+    config = RunConfig.from_dict(json.loads(open(argv[1]).read()))
     try:
-        train(opts)
+        train(config)
     except SGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
