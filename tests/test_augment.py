@@ -1,0 +1,345 @@
+"""ADA: the augmentation pipeline's transforms against exact references, R1 through it, the p controller."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.training.ada import AdaController
+from core.training.augment import AUGPIPES, AugmentPipe, AugmentSpec, augpipe_spec, blit_matrix, color_matrix
+from core.training.augment_ops import (
+    apply_color_matrix,
+    bilinear_sample,
+    blit,
+    filter_bank,
+    geometric_filter,
+    resample_affine,
+    rotate2d,
+    scale2d,
+    translate2d,
+)
+
+
+def images(n: int = 8, ch: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, ch, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def smooth_images(n: int = 2, size: int = 32) -> torch.Tensor:
+    """Low-frequency content (off-centre blobs), where anti-aliased resampling is close to exact."""
+    ys, xs = torch.meshgrid(torch.arange(size) - 10.0, torch.arange(size) - 14.0, indexing="ij")
+    blob = torch.exp(-(xs.square() + 2 * ys.square()) / 60)
+    return torch.stack([blob * (c + 1) for c in range(3)]).unsqueeze(0).repeat(n, 1, 1, 1)
+
+
+# ---- identity at p = 0 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", AUGPIPES)
+def test_p_zero_is_identity_bit_for_bit(name):
+    x = images()
+    assert torch.equal(AugmentPipe(name, p=0.0)(x), x)
+    # A tiny but non-zero p runs every stage; samples no transform picked must still come out untouched.
+    torch.manual_seed(0)
+    assert torch.equal(AugmentPipe(name, p=1e-12)(x), x)
+
+
+def test_unknown_pipeline_is_an_error():
+    with pytest.raises(ValueError, match="bgc"):
+        augpipe_spec("bgx")
+
+
+# ---- pixel blitting equals array operations exactly ----------------------------------------------
+
+
+def test_blit_equals_flip_rot90_and_reflected_shift_exactly():
+    x = images(n=1)
+    z = torch.zeros(1, dtype=torch.long)
+    assert torch.equal(blit(x, z + 1, z, z, z), x.flip(3))
+    for k in range(4):
+        assert torch.equal(blit(x, z, z + k, z, z), torch.rot90(x, k, dims=(2, 3)))
+    padded = F.pad(x, [3, 3, 3, 3], mode="reflect")
+    for tx, ty in [(2, 0), (-3, 1), (1, -2), (3, 3)]:
+        expected = padded[:, :, 3 - ty : 3 - ty + 16, 3 - tx : 3 - tx + 16]  # out(q) = in(q - t)
+        assert torch.equal(blit(x, z, z, z + tx, z + ty), expected)
+    # out(q) = in(flip(rot(q - t))): as array operations, flip first, then the quarter turns, then the shift.
+    turned = F.pad(torch.rot90(x.flip(3), 3, dims=(2, 3)), [3, 3, 3, 3], mode="reflect")
+    assert torch.equal(blit(x, z + 1, z + 3, z + 2, z + 1), turned[:, :, 2:18, 1:17])  # t = (2, 1)
+
+
+@pytest.mark.parametrize("what", ["xflip", "rotate90", "xint"])
+def test_pipeline_blit_outputs_are_exact_array_ops(what):
+    x = images(n=32)
+    torch.manual_seed(1)
+    out = AugmentPipe(AugmentSpec(**{what: 1}), p=1.0)(x)
+    m = int(0.125 * 16)
+    padded = F.pad(x, [m, m, m, m], mode="reflect")
+    seen = set()
+    for i in range(len(x)):
+        if what == "xflip":
+            cands = {0: x[i], 1: x[i].flip(2)}
+        elif what == "rotate90":
+            cands = {k: torch.rot90(x[i], k, dims=(1, 2)) for k in range(4)}
+        else:
+            cands = {
+                (tx, ty): padded[i, :, m - ty : m - ty + 16, m - tx : m - tx + 16]
+                for tx in range(-m, m + 1)
+                for ty in range(-m, m + 1)
+            }
+        hits = [k for k, v in cands.items() if torch.equal(out[i], v)]
+        assert hits, f"sample {i} is not an exact {what} of its input"
+        seen.add(hits[0])
+    assert len(seen) >= (2 if what == "xflip" else 4)  # the random choice really varies
+
+
+# ---- general geometry ----------------------------------------------------------------------------
+
+
+def test_bilinear_sampler_matches_grid_sample():
+    x = images(n=2, size=10)
+    gen = torch.Generator().manual_seed(3)
+    xs, ys = torch.rand(2, 7, 9, generator=gen) * 14 - 2, torch.rand(2, 7, 9, generator=gen) * 14 - 2
+    grid = torch.stack([(2 * xs + 1) / 10 - 1, (2 * ys + 1) / 10 - 1], dim=-1)
+    ref = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(bilinear_sample(x, xs, ys), ref, atol=1e-5, rtol=0)
+
+
+def test_resampling_an_integer_translation_is_exact_in_the_interior():
+    """The orthogonal sym6 filter pair makes up -> shift -> down a perfect reconstruction: this pins down the
+    half-pixel conventions of the padding, the upsampling and the sampling grid."""
+    x = images(n=2)
+    one = torch.ones(2)
+    G = translate2d(torch.tensor([-2.0, 1.0]), torch.tensor([1.0, -3.0]))  # inverse: t = (2, -1), (-1, 3)
+    out = resample_affine(x, G, geometric_filter())
+    t = torch.zeros(2, dtype=torch.long)
+    exact = blit(x, t, t, torch.tensor([2, -1]), torch.tensor([-1, 3]))
+    torch.testing.assert_close(out[..., 4:-4, 4:-4], exact[..., 4:-4, 4:-4], atol=2e-5, rtol=0)
+    assert torch.equal(blit_matrix(t, t, torch.tensor([2, -1]), torch.tensor([-1, 3])), G)
+    torch.testing.assert_close(
+        resample_affine(x, scale2d(one, one), geometric_filter()), x, atol=2e-5, rtol=0
+    )
+
+
+def test_resampled_quarter_turn_and_flip_follow_the_blit_convention():
+    """Rotation and flip matrices turn the image the same way as the exact blit (smooth content: the
+    asymmetric wavelet blurs a resampled flip slightly)."""
+    x = smooth_images()
+    z = torch.zeros(2, dtype=torch.long)
+    for flip, rot in [(0, 1), (0, 3), (1, 0), (1, 2)]:
+        G = blit_matrix(z + flip, z + rot, z, z)
+        torch.testing.assert_close(
+            resample_affine(x, G, geometric_filter()), blit(x, z + flip, z + rot, z, z), atol=0.05, rtol=0
+        )
+        wrong = blit(x, z + flip, (z + rot + 2) % 4, z, z)  # the other way round is far off
+        assert float((resample_affine(x, G, geometric_filter()) - wrong).abs().max()) > 1
+    # rotate2d(pi/2) is one quarter turn, the same as blit's rot = 1.
+    q = rotate2d(torch.full([2], math.pi / 2))
+    torch.testing.assert_close(
+        resample_affine(x, q, geometric_filter()), blit(x, z, z + 1, z, z), atol=0.05, rtol=0
+    )
+
+
+def test_geometric_transforms_keep_a_constant_image_constant_away_from_the_border():
+    x = torch.full([64, 3, 32, 32], 0.37)
+    torch.manual_seed(2)
+    out = AugmentPipe("geom", p=1.0)(x)
+    inner = out[..., 8:-8, 8:-8]
+    torch.testing.assert_close(inner, torch.full_like(inner, 0.37), atol=1e-5, rtol=0)
+    assert not torch.equal(AugmentPipe("geom", p=1.0)(images(n=4)), images(n=4))
+
+
+# ---- colour --------------------------------------------------------------------------------------
+
+
+def reference_color(rgb: np.ndarray, b: float, c: float, flip: int, theta: float, s: float) -> np.ndarray:
+    """Per-pixel colour transform [3, P] written from the paper's definitions, in float64."""
+    v = np.ones(3) / np.sqrt(3)
+    x = (rgb + b) * c
+    if flip:
+        x = x - 2 * np.outer(v, v) @ x  # mirror through the plane orthogonal to the grey axis
+    # Rotation about the grey axis by theta: exp(theta * [v]_x).
+    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    R = np.eye(3) + np.sin(theta) * K + (1 - np.cos(theta)) * K @ K
+    x = R @ x
+    grey = np.outer(v, v) @ x
+    return grey + s * (x - grey)
+
+
+def test_color_transform_with_known_parameters_equals_its_matrix():
+    x = images(n=3)
+    params = [(0.2, 1.5, 1, 0.7, 0.5), (-0.1, 0.8, 0, -2.0, 1.7), (0.0, 1.0, 0, 0.0, 1.0)]
+    cols = [torch.tensor([p[k] for p in params], dtype=torch.float32) for k in range(5)]
+    C = color_matrix(*cols)
+    out = apply_color_matrix(x, C)
+    for i, (b, c, f, th, s) in enumerate(params):
+        ref = reference_color(x[i].reshape(3, -1).double().numpy(), b, c, f, th, s)
+        np.testing.assert_allclose(out[i].reshape(3, -1).numpy(), ref, atol=1e-5)
+    assert torch.equal(C[2], torch.eye(4)) and torch.equal(out[2], x[2])
+
+
+def test_color_stage_is_one_affine_map_per_image():
+    """With p = 1 every image gets some colour matrix: a least-squares fit of [R G B 1] reproduces it."""
+    x = images(n=6)
+    torch.manual_seed(4)
+    out = AugmentPipe("color", p=1.0)(x)
+    for i in range(len(x)):
+        A = torch.cat([x[i].reshape(3, -1), torch.ones(1, 256)]).double().T
+        Y = out[i].reshape(3, -1).double().T
+        sol = torch.linalg.lstsq(A, Y).solution
+        assert float((A @ sol - Y).abs().max()) < 1e-4
+        assert not torch.allclose(out[i], x[i])
+
+
+def test_grayscale_color_uses_the_mean_row():
+    x = images(n=2, ch=1)
+    C = color_matrix(
+        torch.tensor([0.1, 0.0]),
+        torch.tensor([2.0, 1.0]),
+        torch.tensor([0.0, 1.0]),
+        torch.zeros(2),
+        torch.ones(2),
+    )
+    out = apply_color_matrix(x, C)
+    torch.testing.assert_close(out[0], (x[0] + 0.1) * 2)
+    torch.testing.assert_close(out[1], -x[1])  # a luma flip inverts grey levels
+
+
+# ---- filtering and corruptions -------------------------------------------------------------------
+
+
+def test_filter_bank_bands_sum_to_an_impulse():
+    bank = filter_bank().double()
+    total = bank.sum(dim=0)
+    impulse = torch.zeros_like(total)
+    impulse[total.numel() // 2] = 1
+    torch.testing.assert_close(total, impulse, atol=1e-6, rtol=0)
+    assert bank.shape == (4, 43)
+
+
+def test_filter_and_noise_and_cutout_change_images():
+    x = images(n=16)
+    for name in ("filter", "noise", "cutout"):
+        torch.manual_seed(5)
+        out = AugmentPipe(name, p=1.0)(x)
+        assert out.shape == x.shape and not torch.equal(out, x)
+    torch.manual_seed(6)
+    cut = AugmentPipe("cutout", p=1.0)(x)
+    for i in range(len(x)):
+        hole = (cut[i] == 0).all(dim=0)  # a square of half the side, clipped at the border: 1/16 to 1/4
+        rows, cols = hole.any(dim=1).nonzero().flatten(), hole.any(dim=0).nonzero().flatten()
+        assert 16 <= int(hole.sum()) <= 64 and int(hole.sum()) == len(rows) * len(cols)
+        assert torch.equal(cut[i][:, ~hole], x[i][:, ~hole])
+
+
+# ---- R1 through the pipeline: double backward ----------------------------------------------------
+
+
+class SmoothD(nn.Module):
+    """A tiny D with smooth activations, so second derivatives are non-trivial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1 = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 1)
+
+    def forward(self, x):
+        x = F.softplus(self.c0(x))
+        x = F.softplus(self.c1(x))
+        return self.fc(x.flatten(1))
+
+
+def r1(D: nn.Module, pipe: AugmentPipe, x: torch.Tensor, seed: int) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    torch.manual_seed(seed)  # the same augmentation every call
+    logits = D(pipe(x))
+    (g,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return g.square().sum(dim=[1, 2, 3]).mean()
+
+
+def test_r1_through_the_pipeline_has_finite_grads_and_matches_finite_differences():
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(0)
+        D = SmoothD()
+        pipe = AugmentPipe("bgcf", p=1.0)
+        x = images(n=3).double()
+        penalty = r1(D, pipe, x, seed=7)
+        penalty.backward()
+        # Every weight the input gradient depends on (all but the last bias) gets a finite gradient.
+        grads = [D.c0.weight.grad, D.c0.bias.grad, D.c1.weight.grad, D.c1.bias.grad, D.fc.weight.grad]
+        assert all(g is not None and bool(g.isfinite().all()) for g in grads)
+        assert float(D.c0.weight.grad.abs().sum()) > 0
+        eps = 1e-6
+        for idx in [(0, 0, 1, 1), (2, 1, 0, 2), (3, 2, 2, 0)]:
+            w = D.c0.weight
+            with torch.no_grad():
+                w[idx] += eps
+            plus = float(r1(D, pipe, x, seed=7).detach())
+            with torch.no_grad():
+                w[idx] -= 2 * eps
+            minus = float(r1(D, pipe, x, seed=7).detach())
+            with torch.no_grad():
+                w[idx] += eps
+            fd = (plus - minus) / (2 * eps)
+            assert fd == pytest.approx(float(w.grad[idx]), rel=1e-5, abs=1e-9)
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+# ---- the p controller ----------------------------------------------------------------------------
+
+
+def test_ada_rule_on_a_scripted_sequence_of_signs():
+    p = torch.zeros([])
+    messages: list[str] = []
+    ada = AdaController(p, target=0.6, ada_kimg=0.1, interval=4, p_max=1.0, warn=messages.append)
+    step = 8 * 4 / (0.1 * 1000)  # batch 8, every 4 steps: p moves by 0.32 per update
+    # The mean sign over each group of 4 steps (8 logits per step) decides the direction.
+    group_means = [1, 1, 0.25, 1, 1, 1, -1, -1, -1, -1, -1]
+    per_step = {1: [1] * 8, 0.25: [1] * 5 + [-1] * 3, -1: [-1] * 8}
+    expected, q = [], np.float32(0)
+    for r_t in group_means:
+        q = np.float32(np.clip(q + np.float32(np.sign(r_t - 0.6) * step), 0, 1))
+        expected.append(float(q))
+    got, batch_idx = [], 0
+    for r_t in group_means:
+        for _ in range(4):
+            ada.accumulate(torch.tensor(per_step[r_t], dtype=torch.float32).reshape(-1, 1) * 3.5)
+            batch_idx += 1
+            if ada.maybe_update(batch_idx, batch_size=8, reduce=lambda t: None):
+                got.append(float(p))
+    assert got == expected
+    want = [0.32, 0.64, 0.32, 0.64, 0.96, 1.0, 0.68, 0.36, 0.04, 0.0, 0.0]
+    assert got == pytest.approx(want, abs=1e-6)
+    assert sum("leak" in m for m in messages) == 2 and any("ceiling" in m for m in messages)
+
+
+def test_ada_ceiling_below_one_and_target_tie():
+    p = torch.tensor(0.45)
+    msgs: list[str] = []
+    ada = AdaController(p, target=0.5, ada_kimg=0.01, interval=1, p_max=0.5, warn=msgs.append)
+    ada.accumulate(torch.ones(4, 1))
+    ada.maybe_update(1, 4, reduce=lambda t: None)
+    assert float(p) == 0.5 and len(msgs) == 1 and "leak" in msgs[0] and "--p-max 0.5" in msgs[0]
+    ada.accumulate(torch.tensor([[1.0], [1.0], [1.0], [-1.0]]))  # r_t = 0.5 == target: p stays
+    ada.maybe_update(2, 4, reduce=lambda t: None)
+    assert float(p) == 0.5
+    with pytest.raises(ValueError, match="ceiling"):
+        AdaController(torch.zeros([]), p_max=1.5)
+
+
+def test_ada_state_round_trips_bit_for_bit():
+    p = torch.tensor(0.123456789, dtype=torch.float32)
+    ada = AdaController(p, interval=4)
+    ada.accumulate(torch.tensor([[0.3], [-2.0], [5.0]]))
+    state = ada.state_tensors()
+    q = torch.zeros([])
+    other = AdaController(q, interval=4)
+    other.load_state_tensors(state)
+    assert torch.equal(q, p) and torch.equal(other.acc, ada.acc)
