@@ -21,7 +21,13 @@ def info(
     Example: sg info runs/00000-fashion/network-snapshot-000002.safetensors
     """
     from core.checkpoint import load_checkpoint
+    from core.editing.format import is_directions_file
 
+    if model.suffix.lower() == ".npz" and is_directions_file(model):
+        from stylegan_cli.cmd_directions import print_directions
+
+        print_directions(model)  # a directions file from `sg directions`
+        return
     ck = load_checkpoint(model)
     cfg = ck.g_config
     table = Table(title=str(model), show_header=False)

@@ -29,6 +29,8 @@ COMMAND_MODULES = [
     "dataset",
     "train",
     "metrics",
+    "directions",
+    "edit",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,399 @@
+"""`sg directions [MODEL] --method sefa|ganspace|boundary|class --out dirs.npz`: editing directions in W;
+`sg directions rename dirs.npz 3 smile` names one."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+from rich.table import Table
+
+from core.editing import apply_edits, load_directions, parse_direction_ref
+from core.editing.apply import Edit
+from core.editing.directions import (
+    class_means,
+    direction_scales,
+    fit_boundary,
+    orthogonalize,
+    pca,
+    sefa,
+    w_moments,
+)
+from core.editing.format import METHODS, Directions, check_name
+from core.editing.render import noise_row, render_each
+from core.errors import SGError
+from core.generate import seed_latents
+from core.images import make_grid
+from core.latents import load_latents, model_record
+from core.mixing import parse_layers
+from stylegan_cli.common import (
+    DEVICE_HELP,
+    MODEL_HELP,
+    console,
+    load_model,
+    parse_seeds,
+    progress,
+    resolve_model,
+    save_image,
+)
+
+DEFAULT_SAMPLES = {"ganspace": 100_000}
+SCALE_SAMPLES = 10_000
+PREVIEW_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+_SEED = re.compile(r"^\d+$")
+
+
+# --------------------------------------------------------------------------- labels for boundaries
+
+
+def read_labels(path: Path) -> list[tuple[str, float, int]]:
+    """Rows ``latent,label`` (a header row and '#' comments are allowed) -> (latent, label, line)."""
+    if not path.is_file():
+        raise SGError(f"labels file not found: {path}")
+    rows: list[tuple[str, float, int]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for line_no, row in enumerate(csv.reader(f), start=1):
+                if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                    continue
+                if len(row) != 2:
+                    raise SGError(f"{path}:{line_no}: expected 'latent,label', got {len(row)} field(s)")
+                latent, label = row[0].strip(), row[1].strip()
+                try:
+                    value = float(label)
+                except ValueError:
+                    if not rows and line_no == 1:
+                        continue  # a header row
+                    raise SGError(f"{path}:{line_no}: label {label!r} is not a number") from None
+                if not np.isfinite(value):
+                    raise SGError(f"{path}:{line_no}: label must be finite")
+                rows.append((latent, value, line_no))
+    except UnicodeDecodeError as e:
+        raise SGError(f"{path}: not a UTF-8 text file ({e})") from None
+    if not rows:
+        raise SGError(f"{path}: no labelled rows")
+    return rows
+
+
+def _resolve_latent(text: str, csv_path: Path, line: int) -> Path | int:
+    """An npz path (relative to the CSV's folder first, then the current folder) or a seed."""
+    for cand in (csv_path.parent / text, Path(text)):
+        if cand.is_file():
+            return cand
+    if _SEED.match(text):
+        return int(text)
+    raise SGError(f"{csv_path}:{line}: {text!r} is neither an existing .npz latent file nor a seed")
+
+
+def _labelled_w(
+    G: torch.nn.Module,
+    rows: list[tuple[Path | int, float]],
+    layers: list[int],
+    class_idx: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """w [N, w_dim] (mean over ``layers``, so W+ latents of projected photos count too) and labels [N]."""
+    seeds = [(i, s) for i, (s, _) in enumerate(rows) if isinstance(s, int)]
+    ws: list[np.ndarray | None] = [None] * len(rows)
+    if seeds:
+        if G.c_dim and class_idx is None:
+            raise SGError(f"the model is conditional: give --class 0..{G.c_dim - 1} for labelled seeds")
+        classes = [class_idx] * len(seeds) if G.c_dim else None
+        lat = seed_latents(G, [s for _, s in seeds], classes)
+        for (i, _), w in zip(seeds, lat.w, strict=True):
+            ws[i] = w[layers].mean(dim=0).double().numpy()
+    xs, ys = [], []
+    for i, (src, label) in enumerate(rows):
+        if ws[i] is None:
+            lat = load_latents(src, num_ws=G.num_ws, w_dim=G.w_dim)
+            block = lat.w[:, layers].mean(dim=1).double().numpy()
+        else:
+            block = ws[i][None]
+        xs.append(block)
+        ys.extend([label] * block.shape[0])
+    return np.concatenate(xs), np.asarray(ys)
+
+
+# --------------------------------------------------------------------------- listing (also `sg info`)
+
+
+def directions_table(dirs: Directions, title: str) -> Table:
+    """A table of the directions: index, name, value, scale, default layers."""
+    meta = dirs.meta
+    value_name = meta.get("value_name", "value")
+    table = Table(title=f"{title}: {dirs.num} {dirs.method} direction(s), w_dim {dirs.w_dim}")
+    for col in ("#", "name", value_name, "scale", "layers"):
+        table.add_column(col, justify="right" if col in ("#", value_name, "scale") else "left")
+    for i in range(dirs.num):
+        table.add_row(
+            str(i), dirs.names[i], f"{dirs.values[i]:.4g}", f"{dirs.scale[i]:.4g}", _ranges(dirs.layers[i])
+        )
+    table.caption = f"model {meta.get('model', '?')} (hash {str(meta.get('model_hash') or '?')[:12]})"
+    return table
+
+
+def print_directions(path: Path) -> None:
+    """What `sg info dirs.npz` prints."""
+    from rich.console import Console
+
+    dirs = load_directions(path)
+    Console().print(directions_table(dirs, str(path)))
+    settings = dirs.meta.get("settings", {})
+    if settings:
+        typer.echo("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+
+
+def _ranges(mask: np.ndarray | list[int]) -> str:
+    """[T,T,T,F,T] or [0,1,2,4] -> '0-2,4'."""
+    idx = [i for i, on in enumerate(mask) if on] if isinstance(mask, np.ndarray) else list(mask)
+    parts, start = [], None
+    for j, i in enumerate(idx):
+        if start is None:
+            start = i
+        if j + 1 == len(idx) or idx[j + 1] != i + 1:
+            parts.append(f"{start}" if start == i else f"{start}-{i}")
+            start = None
+    return ",".join(parts) or "-"
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _rename(args: list[str]) -> None:
+    if len(args) != 4:
+        raise SGError("usage: sg directions rename DIRS.npz NAME_OR_INDEX NEW_NAME")
+    path = Path(args[1])
+    dirs = load_directions(path)
+    i = dirs.rename(args[2], args[3], str(path))
+    dirs.save(path)
+    typer.echo(f"{path}: direction {i} is now {args[3]!r}")
+
+
+def _preview(
+    G: torch.nn.Module, dirs: Directions, seeds: list[int], num: int, class_idx: int | None, out: Path
+) -> Path:
+    """Rows = the first ``num`` directions; columns = each seed at strengths -2..2 (x scale)."""
+    classes = [class_idx if class_idx is not None else 0] * len(seeds) if G.c_dim else None
+    base = seed_latents(G, seeds, classes)
+    k = min(num, dirs.num)
+    ws, noise = [], []
+    for d in range(k):
+        edit = Edit(
+            dirs.names[d],
+            torch.from_numpy(dirs.vectors[d]),
+            float(dirs.scale[d]),
+            [i for i, on in enumerate(dirs.layers[d]) if on],
+            None,
+            "",
+        )
+        for s in range(len(seeds)):
+            for t in PREVIEW_STRENGTHS:
+                ws.append(apply_edits(base.w[s : s + 1], [(edit, t)]))
+                noise.append(noise_row(base.noise, s))
+    with progress(len(ws), "preview") as advance:
+        tiles = render_each(G, torch.cat(ws), noise, "const", advance)
+    return save_image(make_grid(tiles, len(seeds) * len(PREVIEW_STRENGTHS)), out)
+
+
+def directions(
+    args: list[str] | None = typer.Argument(
+        None, metavar="[MODEL] | rename DIRS.npz NAME_OR_INDEX NEW_NAME", help=MODEL_HELP, show_default=False
+    ),
+    method: str | None = typer.Option(None, "--method", help=f"One of {', '.join(METHODS)}."),
+    out: Path | None = typer.Option(None, "--out", help="Directions file to write (.npz)."),
+    model_opt: Path | None = typer.Option(
+        None, "--model", "-m", help="Model (instead of the MODEL argument)."
+    ),
+    layers: str = typer.Option(
+        "all",
+        "--layers",
+        help="w layers: all, coarse, middle, fine or numbers/ranges (0-3). SeFa factorises the style "
+        "affines these ws feed; every method stores them as the directions' default layers for sg edit.",
+    ),
+    num: int = typer.Option(10, "--num", help="sefa/ganspace: how many directions to keep."),
+    samples: int | None = typer.Option(
+        None,
+        "--samples",
+        help="Sampled w: GANSpace's PCA (default 100,000), class means and every method's per-direction "
+        "scale (default 10,000).",
+    ),
+    batch: int = typer.Option(1024, "--batch", help="Samples mapped per batch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampled z."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="boundary: CSV of 'latent,label' rows; latent = .npz file or seed."
+    ),
+    fraction: float = typer.Option(
+        0.2, "--fraction", help="boundary, continuous labels: train on the top and bottom fraction."
+    ),
+    orthogonal_to: list[str] = typer.Option(
+        [], "--orthogonal-to", help="boundary: DIRS.npz:NAME to project out (repeatable)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="boundary: the direction's name (default: CSV stem)."
+    ),
+    class_idx: int | None = typer.Option(None, "--class", help="Class for seeds of a conditional model."),
+    classes: str | None = typer.Option(
+        None, "--classes", help="class: A,B gives mean w(B) - mean w(A); default: each class minus the mean."
+    ),
+    preview: Path | None = typer.Option(None, "--preview", help="Also render a preview grid (.png)."),
+    preview_seeds: str = typer.Option("0-2", "--preview-seeds", help="Seeds of the preview grid."),
+    preview_num: int = typer.Option(8, "--preview-num", help="Directions (rows) in the preview grid."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Find editing directions in W, with a per-direction scale (std of w along it).
+
+    Example: sg directions ffhq.pkl --method sefa --layers coarse --num 10 --out dirs.npz --preview dirs.png
+
+    GANSpace: sg directions ffhq.pkl --method ganspace --samples 100000 --out pcs.npz
+
+    Boundary: sg directions ffhq.pkl --method boundary --labels smile.csv --out smile.npz
+    (rows 'latent,label'; binary labels, or a score split at its top/bottom --fraction)
+
+    Class: sg directions cond.safetensors --method class --classes 2,7 --out c.npz
+
+    Name one: sg directions rename dirs.npz 3 smile.  List: sg info dirs.npz
+    """
+    args = list(args or [])
+    if args and args[0] == "rename":
+        _rename(args)
+        return
+    if len(args) > 1:
+        raise SGError(f"expected at most one MODEL argument, got {len(args)}: {' '.join(args)}")
+    if args and model_opt is not None:
+        raise SGError("give the model either as MODEL or as --model, not both")
+    if method not in METHODS:
+        raise SGError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
+    if out is None or out.suffix.lower() != ".npz":
+        raise SGError("--out must name the directions file to write, e.g. --out dirs.npz")
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise SGError(f"--preview must be a .png or .jpg file (got {preview})")
+    if num < 1:
+        raise SGError(f"--num must be >= 1 (got {num})")
+    if name is not None:
+        check_name(name)
+
+    rows: list[tuple[Path | int, float]] = []
+    if method == "boundary":
+        if labels is None:
+            raise SGError("--method boundary needs --labels labels.csv (rows: latent,label)")
+        rows = [
+            (
+                _resolve_latent(lat, labels, line),
+                y,
+            )
+            for lat, y, line in read_labels(labels)
+        ]
+    elif labels is not None or orthogonal_to:
+        raise SGError("--labels and --orthogonal-to apply to --method boundary only")
+    npz_inputs = [p for p, _ in rows if isinstance(p, Path)]
+    model_path = resolve_model(Path(args[0]) if args else model_opt, npz_inputs)
+    G = load_model(Path(model_path), device)
+    picked = parse_layers(layers, G.num_ws)
+    n_samples = samples if samples is not None else DEFAULT_SAMPLES.get(method, SCALE_SAMPLES)
+    if n_samples < 2:
+        raise SGError(f"--samples must be >= 2 (got {n_samples})")
+
+    others = []
+    for ref_text in orthogonal_to:
+        ref = parse_direction_ref(ref_text, "--orthogonal-to", allow_strength=False)
+        od = load_directions(ref.path)
+        if od.w_dim != G.w_dim:
+            raise SGError(f"--orthogonal-to {ref_text}: w_dim {od.w_dim} but the model has w_dim {G.w_dim}")
+        others.append(od.vectors[od.index(ref.key, str(ref.path))].astype(np.float64))
+
+    settings: dict = {"layers": layers, "samples": n_samples, "seed": seed}
+    meta: dict = {}
+    with progress(n_samples, "sampling w") as advance:
+        moments = w_moments(G, n_samples, batch, seed, None, advance)
+
+    if method == "sefa":
+        vecs, values, affines = sefa(G, picked)
+        k = min(num, vecs.shape[0])
+        vecs, values = vecs[:k], values[:k]
+        names = [f"sefa{i}" for i in range(k)]
+        meta.update(value_name="eigenvalue", affines=affines)
+        settings["num"] = num
+    elif method == "ganspace":
+        comps, var, ratio = pca(moments)
+        k = min(num, comps.shape[0])
+        vecs, values = comps[:k], var[:k]
+        names = [f"pc{i}" for i in range(k)]
+        meta.update(
+            value_name="explained variance",
+            explained_variance_ratio=[float(r) for r in ratio[:k]],
+            total_variance=float(var.sum()),
+        )
+        settings["num"] = num
+    elif method == "boundary":
+        x, y = _labelled_w(G, rows, picked, class_idx)
+        with console.status(f"fitting a linear SVM on {x.shape[0]} latents ..."):
+            normal, info = fit_boundary(x, y, fraction, seed)
+        normal = orthogonalize(normal, others)
+        acc = info.get("val_accuracy", info["train_accuracy"])
+        vecs, values = normal[None], np.array([acc])
+        names = [name or _name_from(labels)]
+        meta.update(value_name="val accuracy" if "val_accuracy" in info else "train accuracy", svm=info)
+        settings.update(labels=str(labels), fraction=fraction, orthogonal_to=list(orthogonal_to))
+    else:
+        with progress(n_samples, "class means") as advance:
+            means = class_means(G, n_samples, batch, seed, advance)
+        vecs_l, vals_l, names = [], [], []
+        if classes is not None:
+            pair = parse_seeds(classes, "--classes")
+            if len(pair) != 2 or max(pair) >= G.c_dim:
+                raise SGError(f"--classes takes two classes A,B within 0..{G.c_dim - 1} (got {classes!r})")
+            a, b = pair
+            pairs = [(means[a], means[b], f"class{a}_to_{b}")]
+        else:
+            pairs = [(means.mean(axis=0), means[k], f"class{k}") for k in range(G.c_dim)]
+        for src, dst, nm in pairs:
+            diff = dst - src
+            if np.linalg.norm(diff) == 0:
+                raise SGError(f"{nm}: the class means are equal; no direction")
+            vecs_l.append(diff / np.linalg.norm(diff))
+            vals_l.append(np.linalg.norm(diff))
+            names.append(nm)
+        vecs, values = np.stack(vecs_l), np.array(vals_l)
+        meta.update(value_name="mean distance")
+        settings["classes"] = classes
+
+    vecs = np.asarray(vecs, dtype=np.float64)
+    scale = direction_scales(moments, vecs)
+    if method == "class":  # strength = distance / scale moves the mean of A onto the mean of B
+        meta["full_strength"] = [float(v / s) if s > 0 else None for v, s in zip(values, scale, strict=True)]
+    mask = np.zeros((len(names), G.num_ws), dtype=bool)
+    mask[:, picked] = True
+    dirs = Directions(
+        vectors=vecs.astype(np.float32),
+        names=names,
+        layers=mask,
+        scale=scale.astype(np.float32),
+        values=np.asarray(values, dtype=np.float64),
+        method=method,
+        meta={
+            **meta,
+            **model_record(model_path),
+            "num_ws": G.num_ws,
+            "w_dim": G.w_dim,
+            "settings": settings,
+        },
+    )
+    path = dirs.save(out)
+    console.print(directions_table(dirs, str(path)))
+    typer.echo(f"wrote {path} ({dirs.num} {method} direction(s))")
+    if preview is not None:
+        seeds = parse_seeds(preview_seeds, "--preview-seeds")
+        typer.echo(f"wrote {_preview(G, dirs, seeds, preview_num, class_idx, preview)}")
+
+
+def _name_from(labels: Path | None) -> str:
+    """A direction name from the labels file's stem ('smile.csv' -> 'smile'), else 'boundary'."""
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", labels.stem) if labels is not None else ""
+    return stem if stem and re.match(r"^[A-Za-z_]", stem) else "boundary"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("directions")(directions)
