@@ -27,6 +27,7 @@ def dataset(
     Example: sg dataset photos.zip data/photos256 --resolution 256 --transform center-crop
     """
     from core.data.prepare import prepare_dataset
+    from core.training.augment import small_dataset_hint
 
     if not src.exists():
         raise SGError(f"source not found: {src}")
@@ -46,6 +47,9 @@ def dataset(
         f"prepared {result.count} images ({result.skipped} skipped) at "
         f"{result.resolution}x{result.resolution}x{result.channels}, {classes} -> {result.path}"
     )
+    hint = small_dataset_hint(result.count)
+    if hint:
+        typer.secho(f"hint: {hint}", fg="yellow")
 
 
 def register(app: typer.Typer) -> None:

@@ -72,11 +72,46 @@ def train(
     ),
     workers: int | None = typer.Option(None, "--workers", help="Data loader processes."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda [default: cuda if available]."),
+    aug: str | None = typer.Option(
+        None,
+        "--aug",
+        help="Discriminator augmentation: ada (adaptive p, the default), fixed (--p), or noaug. "
+        "Small datasets (a few thousand images) need ada.",
+    ),
+    augpipe: str | None = typer.Option(
+        None,
+        "--augpipe",
+        help="Transforms: blit, geom, color, filter, noise, cutout, bg, bgc (default), "
+        "bgcf, bgcfn, bgcfnc (b=blit, g=geom, c=color, f=filter, n=noise, last c=cutout).",
+    ),
+    target: float | None = typer.Option(
+        None, "--target", help="ADA target for the mean sign of D on reals [default: 0.6]."
+    ),
+    ada_kimg: float | None = typer.Option(
+        None, "--ada-kimg", help="ADA speed: kimg for p to go from 0 to 1 [default: 500]."
+    ),
+    p: float | None = typer.Option(
+        None, "--p", help="Augmentation strength: required with --aug fixed; with ada, where p starts [0]."
+    ),
+    p_max: float | None = typer.Option(
+        None,
+        "--p-max",
+        help="Ceiling of the ADA strength [default: 1]; above ~0.8 augmentations can leak into the fakes.",
+    ),
+    freezed: int | None = typer.Option(
+        None,
+        "--freezed",
+        help="Freeze-D: keep D's first N layers (from the image side) fixed. For fine-tuning a pretrained "
+        "model (--resume model.pkl) on a small dataset, where D overfits first; e.g. 10 at 256 px. "
+        "Not for training from scratch [default: 0].",
+    ),
 ) -> None:
     """Train a GAN; writes snapshots, sample grids, metrics.jsonl (and TensorBoard logs) under --outdir.
 
     Example (CPU, about 3 minutes, bundled Fashion-MNIST, one row per class): sg train --cond --kimg 10
     Example (GPU): sg train faces.zip --cfg stylegan2 --gpus 2 --batch 32 --gamma 10 --mirror
+
+    Example (1,000 photos, fine-tuning FFHQ): sg train photos.zip --resume ffhq.pkl --aug ada --freezed 10
     """
     from core.training import TrainOptions
     from core.training import train as run_training
@@ -112,6 +147,13 @@ def train(
         compile=compile,
         workers=workers,
         device=device,
+        aug=aug,
+        augpipe=augpipe,
+        target=target,
+        ada_kimg=ada_kimg,
+        p=p,
+        p_max=p_max,
+        freezed=freezed,
     )
     if (gpus or 1) > 1 and "WORLD_SIZE" not in os.environ:
         _launch(opts)

@@ -343,3 +343,157 @@ def test_ada_state_round_trips_bit_for_bit():
     other = AdaController(q, interval=4)
     other.load_state_tensors(state)
     assert torch.equal(q, p) and torch.equal(other.acc, ada.acc)
+
+
+# ---- the trainer: losses, resume, Freeze-D, CLI ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data16(tmp_path_factory):
+    """48 smooth 16x16 RGB images: a prepared dataset, instant to open."""
+    from core.data.layout import write_prepared
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:16, 0:16]
+    imgs = []
+    for _ in range(48):
+        cy, cx = rng.uniform(4, 12, size=2)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8)
+        imgs.append((np.stack([blob, blob * rng.uniform(), 1 - blob]) * 255).astype(np.uint8))
+    return write_prepared(tmp_path_factory.mktemp("aug") / "blobs", np.stack(imgs), None, {"source": "test"})
+
+
+def tiny_opts(data, out, **kw):
+    from core.training import TrainOptions
+
+    base = dict(data=str(data), outdir=str(out), cfg="tiny", batch=8, snap=1.0, tick=1.0, progress=False)
+    base.update(r1_interval=2, pl_interval=2, seed=0)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def test_r1_of_the_real_loss_differentiates_through_the_pipeline():
+    from core.networks import DiscriminatorConfig, GeneratorConfig, build_discriminator, build_generator
+    from core.training.loss import StyleGAN2Loss
+
+    torch.manual_seed(0)
+    g = GeneratorConfig(z_dim=16, w_dim=16, img_resolution=16, channel_base=128, channel_max=16, map_layers=2)
+    G = build_generator(g).requires_grad_(False)
+    D = build_discriminator(DiscriminatorConfig(img_resolution=16, channel_base=128, channel_max=16))
+    loss = StyleGAN2Loss(G, D, r1_gamma=1.0)
+    loss.augment_pipe = AugmentPipe("bgcfnc", p=1.0)
+    D.requires_grad_(True)
+    stats = loss.accumulate_gradients("Dreg", images(n=4), None, torch.randn(4, 16), None, gain=1.0)
+    grads = [p.grad for p in D.parameters() if p.grad is not None]
+    assert len(grads) > 5 and all(bool(g.isfinite().all()) for g in grads)
+    assert float(sum(g.abs().sum() for g in grads)) > 0
+    assert set(stats["signs/real"].flatten().tolist()) <= {-1.0, 0.0, 1.0}
+    # Fakes and reals are augmented alike in the main phase (both go through run_D).
+    calls = []
+    loss.augment_pipe.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    loss.accumulate_gradients("Dmain", images(n=4), None, torch.randn(4, 16), None, gain=1.0)
+    loss.accumulate_gradients("Gmain", images(n=4), None, torch.randn(4, 16), None, gain=1.0)
+    assert calls == [4, 4, 4]
+
+
+def test_ada_training_logs_p_and_resume_restores_it_bit_for_bit(data16, tmp_path):
+    """12 steps straight == 6 steps (a snapshot halfway through a 4-step ADA interval) + 6 resumed."""
+    from core.checkpoint import load_checkpoint
+    from core.training import TrainOptions, train
+    from core.training.progress import read_metrics
+
+    kw = dict(aug="ada", p=0.3, ada_kimg=0.5, target=0.6)
+    straight = train(tiny_opts(data16, tmp_path / "a", kimg=0.096, tick=0.032, **kw))
+    half = train(tiny_opts(data16, tmp_path / "b", kimg=0.048, **kw))
+    mid = load_checkpoint(half.snapshot)
+    assert float(mid.state_tensors["augment.acc"][1]) > 0  # signs pending for the next update
+    resumed = train(TrainOptions(resume=str(half.run_dir), kimg=0.096, progress=False))
+    a, b = load_checkpoint(straight.snapshot), load_checkpoint(resumed.snapshot)
+    pa, pb = a.state_tensors["augment.p"], b.state_tensors["augment.p"]
+    assert pa.dtype == torch.float32 and torch.equal(pa, pb)
+    assert torch.equal(a.state_tensors["augment.acc"], b.state_tensors["augment.acc"])
+    step = 8 * 4 / 500
+    moved = round((float(pa) - 0.3) / step)  # 3 updates of +-step each
+    assert abs(float(pa) - 0.3 - moved * step) < 1e-6 and moved in (-3, -1, 1, 3)
+    assert b.training_state["augment"]["p"] == float(pb) and b.training_state["augment"]["mode"] == "ada"
+    rows = read_metrics(straight.run_dir)
+    assert [r["nimg"] for r in rows] == [32, 64, 96]
+    assert all("aug/p" in r and -1 <= r["signs/real"] <= 1 for r in rows)
+    assert rows[-1]["aug/p"] == float(pa)
+
+
+def test_noaug_and_fixed_runs(data16, tmp_path):
+    from core.checkpoint import load_checkpoint
+    from core.training import train
+    from core.training.progress import read_metrics
+
+    res = train(tiny_opts(data16, tmp_path, kimg=0.016, aug="noaug"))
+    assert res.run_dir.name.endswith("-noaug")
+    assert not any("aug/p" in r for r in read_metrics(res.run_dir))
+    assert "augment.p" not in load_checkpoint(res.snapshot).state_tensors
+    res = train(tiny_opts(data16, tmp_path, kimg=0.016, aug="fixed", p=0.25))
+    assert [r["aug/p"] for r in read_metrics(res.run_dir)] == [0.25]
+    assert load_checkpoint(res.snapshot).training_state["augment"]["p"] == 0.25
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(aug="fixed"), "--aug fixed needs the strength"),
+        (dict(aug="sometimes"), "--aug must be one of ada, fixed, noaug"),
+        (dict(augpipe="bgx"), "--augpipe must be one of"),
+        (dict(p_max=1.5), r"--p-max must be in \(0, 1\]"),
+        (dict(p=0.9, p_max=0.5), "--p must be in"),
+        (dict(target=1.2), "--target must be in"),
+        (dict(freezed=-1), "--freezed must be >= 0"),
+    ],
+)
+def test_bad_augment_options_are_one_line_errors(data16, tmp_path, kw, message):
+    from core.errors import SGError
+    from core.training import train
+
+    with pytest.raises(SGError, match=message):
+        train(tiny_opts(data16, tmp_path, kimg=0.008, **kw))
+    assert not any(tmp_path.iterdir())  # found before any run folder was made
+
+
+def test_freeze_d_keeps_the_first_layers_fixed(data16, tmp_path):
+    from core.checkpoint import load_checkpoint
+    from core.training import train
+    from core.training.freeze import d_layers
+
+    first = train(tiny_opts(data16, tmp_path / "a", kimg=0.016, aug="noaug"))
+    res = train(tiny_opts(data16, tmp_path / "b", kimg=0.032, resume=str(first.snapshot), freezed=3))
+    before, after = load_checkpoint(first.snapshot).D, load_checkpoint(res.snapshot).D
+    names = [n for n, _ in d_layers(after)]
+    assert names[:4] == ["b16.fromrgb", "b16.conv0", "b16.conv1", "b16.skip"]
+    old, new = dict(before.named_parameters()), dict(after.named_parameters())
+    for name in new:
+        frozen = name.startswith(("b16.fromrgb.", "b16.conv0.", "b16.conv1."))
+        assert torch.equal(old[name], new[name]) == frozen, name
+
+
+def test_cli_help_info_and_the_small_dataset_hint(data16, tmp_path):
+    import re
+
+    from typer.testing import CliRunner
+
+    from core.training import train
+    from stylegan_cli.main import app
+
+    runner = CliRunner()
+    helptext = re.sub(r"\s+", " ", runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output)
+    for flag in ("--aug", "--augpipe", "--target", "--ada-kimg", "--p-max", "--freezed", "fine-tuning"):
+        assert flag in helptext, flag
+    res = train(tiny_opts(data16, tmp_path, kimg=0.008, aug="fixed", p=0.125))
+    out = runner.invoke(app, ["info", str(res.run_dir)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0 and "augmentation" in out.output and "p 0.1250" in out.output
+    src = tmp_path / "src"
+    src.mkdir()
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(src / f"{i}.png")
+    out = runner.invoke(app, ["dataset", str(src), str(tmp_path / "prep"), "--resolution", "16"])
+    assert out.exit_code == 0 and "prepared 3 images" in out.output
+    assert "3 images is a small dataset" in out.output and "--aug ada" in out.output

@@ -307,6 +307,20 @@ def saturation_matrix(k: torch.Tensor) -> torch.Tensor:
     return eye + (eye - torch.outer(v, v)) * (k.reshape(-1, 1, 1) - 1)
 
 
+SMALL_DATASET = 5000  # below this, D overfits within a few hundred kimg without augmentation (ADA, fig. 1)
+
+
+def small_dataset_hint(num_images: int, aug: str | None = None) -> str | None:
+    """What to tell someone about to train on few images without ADA (None: nothing to say)."""
+    if num_images >= SMALL_DATASET or aug == "ada":
+        return None
+    return (
+        f"{num_images:,} images is a small dataset: without augmentation D overfits within a few hundred "
+        "kimg and training collapses; train with --aug ada (the default of sg train), and when fine-tuning a "
+        "pretrained model also try --freezed"
+    )
+
+
 def describe(spec: AugmentSpec) -> str:
     """The enabled transforms, for banners and `sg info`."""
     names = [f.name for f in fields(spec) if getattr(spec, f.name) == 1]
@@ -321,4 +335,5 @@ __all__ = [
     "blit_matrix",
     "color_matrix",
     "describe",
+    "small_dataset_hint",
 ]

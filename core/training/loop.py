@@ -20,6 +20,8 @@ from core.checkpoint import save_checkpoint
 from core.checkpoint.snapshots import snapshot_name
 from core.cpu import keep_freed_memory
 from core.errors import SGError
+from core.training.ada import LEAK_P, AdaController
+from core.training.augment import AugmentPipe, small_dataset_hint
 from core.training.distributed import (
     DistContext,
     any_rank,
@@ -30,6 +32,7 @@ from core.training.distributed import (
     shutdown_distributed,
 )
 from core.training.ema import ema_beta, update_ema
+from core.training.freeze import frozen_parameters
 from core.training.grid import make_grid_spec, save_fakes, save_reals
 from core.training.loss import StyleGAN2Loss, build_loss
 from core.training.options import RunConfig, TrainOptions
@@ -86,16 +89,13 @@ def make_phases(G: nn.Module, D: nn.Module, loss: StyleGAN2Loss, lr: float) -> l
 
 
 def set_precision(nets: list[nn.Module], precision: str, device: torch.device) -> bool:
-    """Pick bf16 or fp16 for the top resolutions on CUDA; returns force_fp32 (always True on CPU)."""
+    """bf16 or fp16 in the networks' top resolutions on CUDA; returns force_fp32 (always True on CPU)."""
     if precision == "fp32" or device.type != "cuda":
         return True
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     for net in nets:
-        for m in net.modules():
-            if hasattr(m, "reduced_dtype"):
-                m.reduced_dtype = dtype
+        net.set_precision(torch.bfloat16 if precision == "bf16" else torch.float16)
     return False
 
 
@@ -173,6 +173,10 @@ class Trainer:
         )
         if c.compile:
             self.loss.compile_main()
+        self.monitor: TrainingMonitor | None = None
+        self.augment_pipe, self.ada = self._build_augment()
+        self.loss.augment_pipe = self.augment_pipe
+        self.frozen, self.frozen_names = frozen_parameters(self.D, c.freezed)
         self.phases = make_phases(self.G, self.D, self.loss, c.lr)
         self.opt_G, self.opt_D = self.phases[0].opt, next(p.opt for p in self.phases if p.name == "Dmain")
         self.labels = LabelSampler(plan.dataset.labels, c.c_dim, self.device)
@@ -198,6 +202,8 @@ class Trainer:
             for g, (lr, betas) in zip(opt.param_groups, lrs, strict=True):  # flags may change lr on resume
                 g["lr"], g["betas"] = lr, betas
         self.loss.pl_mean = st["loss.pl_mean"].to(self.device).reshape([])
+        if self.ada is not None and "augment.p" in st:  # p goes on exactly where it was, not from 0
+            self.ada.load_state_tensors(st)
         if self.ctx.rank == 0 and ts.get("world_size", 1) == self.ctx.world_size:
             restore_rng(st, ts.get("rng", {}))
         else:  # other ranks: a fresh stream that still depends on where the run stands
@@ -211,6 +217,8 @@ class Trainer:
         for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
             t, optim_meta[name] = optimizer_state(opt, f"optim.{name}")
             tensors.update(t)
+        if self.ada is not None:
+            tensors.update(self.ada.state_tensors())
         rng_tensors, rng_meta = capture_rng()
         tensors.update(rng_tensors)
         state = {
@@ -220,7 +228,7 @@ class Trainer:
             "options": self.config.to_dict(),  # the resolved run config; a resume inherits from it
             "optim": optim_meta,
             "rng": rng_meta,
-            "augment": None,
+            "augment": self._augment_state(),
         }
         return tensors, state
 
@@ -280,6 +288,7 @@ class Trainer:
             "gpu_mem_gb": gpu_memory_gb(self.device),
             "eta_s": max(self.config.kimg - kimg, 0) * s_per_kimg,
             **means,
+            **({"aug/p": float(self.augment_pipe.p)} if self.augment_pipe is not None else {}),
         }
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -297,6 +306,9 @@ class Trainer:
             gen_c = self.labels.sample(per_rank)
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
+            if phase.module is self.D:
+                for p in self.frozen:  # Freeze-D: no gradient, so Adam leaves them as they are
+                    p.requires_grad_(False)
             for r in range(rounds):
                 s = slice(r * bg, (r + 1) * bg)
                 stats = self.loss.accumulate_gradients(
@@ -308,6 +320,8 @@ class Trainer:
                     gain=phase.interval / rounds,
                 )
                 self.stats.add(stats)
+                if self.ada is not None and "signs/real" in stats:
+                    self.ada.accumulate(stats["signs/real"])
             phase.module.requires_grad_(False)
             reduce_gradients(list(phase.module.parameters()), self.ctx)
             phase.opt.step()
@@ -317,6 +331,8 @@ class Trainer:
         update_ema(self.G_ema, self.G, beta)
         self.cur_nimg += c.batch
         self.batch_idx += 1
+        if self.ada is not None:
+            self.ada.maybe_update(self.batch_idx, c.batch, reduce=lambda t: average_tensors([t], self.ctx))
 
     def run(self) -> TrainResult:
         from core.data import iterate_batches
@@ -348,7 +364,11 @@ class Trainer:
             monitor = TrainingMonitor(
                 self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress, console=self.console
             )
+            self.monitor = monitor
             monitor.print(self._banner())
+            if self.config.aug == "fixed" and self.config.p > LEAK_P:
+                p = self.config.p
+                self._warn(f"--p {p:g} is above ~{LEAK_P}: augmentations can leak into the generated images")
             save_reals(self.plan.dataset, opts.resolution, self.run_dir / "reals.png", seed=opts.seed)
             if not self.plan.continues:
                 save_fakes(self.G_ema, self.grid, self.run_dir / "fakes-init.png")
@@ -392,10 +412,45 @@ class Trainer:
         finally:
             if monitor is not None:
                 monitor.close()
+            self.monitor = None
         if monitor is not None:
             how = f"stopped by {stopped_by}" if stopped_by else "done"
             monitor.print(f"{how} at kimg {self.cur_nimg / 1000:.3f}; snapshot: {self.last_snapshot}")
         return TrainResult(self.run_dir, self.last_snapshot, self.cur_nimg / 1000, stopped_by)
+
+    # ---- augmentation ----------------------------------------------------------------------------
+
+    def _build_augment(self) -> tuple[AugmentPipe | None, AdaController | None]:
+        """The pipeline (None with --aug noaug) and, with --aug ada, the controller that owns its p."""
+        c = self.config
+        if c.aug == "noaug":
+            return None, None
+        pipe = AugmentPipe(c.augpipe, p=c.p).to(self.device)
+        if c.aug != "ada":
+            return pipe, None
+        warn = self._warn if self.ctx.is_main else None
+        ada = AdaController(pipe.p, target=c.target, ada_kimg=c.ada_kimg, p_max=c.p_max, warn=warn)
+        return pipe, ada
+
+    def _augment_state(self) -> dict[str, Any] | None:
+        """For `sg info` and people reading snapshots; the exact p is the state tensor augment.p."""
+        if self.augment_pipe is None:
+            return None
+        c = self.config
+        return {
+            "mode": c.aug,
+            "pipe": c.augpipe,
+            "p": float(self.augment_pipe.p),
+            "target": c.target,
+            "ada_kimg": c.ada_kimg,
+            "p_max": c.p_max,
+        }
+
+    def _warn(self, message: str) -> None:
+        if self.monitor is not None:
+            self.monitor.print(f"[yellow]warning:[/yellow] {message}")
+        elif self.console is not None:
+            self.console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
     def _banner(self) -> str:
         o = self.config
@@ -410,4 +465,19 @@ class Trainer:
             f"cfg {o.cfg} ({o.arch}, loss {o.loss}), G {n_g / 1e6:.2f}M / D {n_d / 1e6:.2f}M params; "
             f"batch {o.batch} ({o.batch_gpu} per pass x {o.gpus} process(es)), "
             f"gamma {o.gamma:g}, lr {o.lr:g}, {o.kimg:g} kimg on {self.device}{start}"
+            f"\n{self._augment_line()}"
         )
+
+    def _augment_line(self) -> str:
+        o = self.config
+        if o.aug == "ada":
+            text = f"augment: ADA {o.augpipe}, p {float(self.augment_pipe.p):.3f} (target {o.target:g}, "
+            text += f"{o.ada_kimg:g} kimg to 1, ceiling {o.p_max:g})"
+        elif o.aug == "fixed":
+            text = f"augment: fixed {o.augpipe}, p {o.p:g}"
+        else:
+            text = "augment: none"
+        if self.frozen_names:
+            text += f"; Freeze-D: {len(self.frozen_names)} layers ({', '.join(self.frozen_names)})"
+        hint = small_dataset_hint(o.num_images, o.aug)
+        return text + (f"\n[yellow]hint:[/yellow] {hint}" if hint else "")

@@ -97,6 +97,8 @@ class StyleGAN2Loss:
         # Regularisers need double backward, which compiled graphs lack, so they always run eagerly.
         self.synthesis_main: Callable[..., torch.Tensor] = G.synthesis
         self.D_main: Callable[..., torch.Tensor] = D
+        # ADA: every image D sees (reals, fakes, R1's reals) goes through this first; None: no augmentation.
+        self.augment_pipe: nn.Module | None = None
 
     # Lazy regularisation: a regulariser runs every `interval` minibatches; None: no such phase.
     @property
@@ -126,6 +128,8 @@ class StyleGAN2Loss:
         return synthesis(ws, force_fp32=self.force_fp32), ws
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor | None, main: bool = True) -> torch.Tensor:
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
         return (self.D_main if main else self.D)(img, c, force_fp32=self.force_fp32)
 
     def accumulate_gradients(
@@ -187,6 +191,7 @@ class StyleGAN2Loss:
             "loss/D": (loss_fake + loss_real).detach(),
             "scores/real": real_logits.detach(),
             "scores/fake": fake_logits.detach(),
+            "signs/real": real_logits.detach().sign(),  # ADA's overfitting heuristic
         }
 
     def r1_loss(self, real_img: torch.Tensor, real_c: torch.Tensor | None, gain: float) -> Stats:
@@ -195,7 +200,7 @@ class StyleGAN2Loss:
         real_logits = self.run_D(real_img, real_c, main=False)
         loss = r1_penalty(real_logits, real_img) * (self.r1_gamma / 2)
         loss.mean().mul(gain).backward()
-        return {"loss/r1": loss.detach()}
+        return {"loss/r1": loss.detach(), "signs/real": real_logits.detach().sign()}
 
 
 class WGANGPLoss(StyleGAN2Loss):
@@ -231,7 +236,7 @@ class WGANGPLoss(StyleGAN2Loss):
             fake_img, _ = self.run_G(gen_z, gen_c)
         fake_logits = self.run_D(fake_img, gen_c)
         real_logits = self.run_D(real_img, real_c)
-        gp = gradient_penalty(self.D, real_img, fake_img, real_c, force_fp32=self.force_fp32)
+        gp = gradient_penalty(lambda x, c: self.run_D(x, c, main=False), real_img, fake_img, real_c)
         loss = (
             fake_logits - real_logits + self.drift * real_logits.square() + self.gp_lambda * gp.unsqueeze(1)
         )
@@ -241,6 +246,7 @@ class WGANGPLoss(StyleGAN2Loss):
             "loss/gp": gp.detach(),
             "scores/real": real_logits.detach(),
             "scores/fake": fake_logits.detach(),
+            "signs/real": real_logits.detach().sign(),
         }
 
 

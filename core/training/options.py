@@ -34,7 +34,14 @@ DEFAULTS: dict[str, Any] = {
     "compile": False,
     "r1_interval": 16,
     "pl_interval": 4,
+    "aug": "ada",  # as the official trainer: adaptive augmentation unless told otherwise
+    "augpipe": "bgc",
+    "target": 0.6,
+    "ada_kimg": 500.0,
+    "p_max": 1.0,
+    "freezed": 0,
 }
+AUG_MODES = ("ada", "fixed", "noaug")
 # Fields that describe this invocation rather than the run, never inherited from a resumed snapshot.
 NOT_INHERITED = frozenset({"resume", "progress", "workers", "device"})
 
@@ -73,6 +80,13 @@ class TrainOptions:
     device: str | None = None
     r1_interval: int | None = None
     pl_interval: int | None = None
+    aug: str | None = None  # ada, fixed or noaug
+    augpipe: str | None = None  # bg, bgc, bgcf, ... (core.training.augment.AUGPIPES)
+    target: float | None = None  # ADA target of E[sign(D(real))]
+    ada_kimg: float | None = None  # kimg for p to go from 0 to 1
+    p: float | None = None  # fixed: the strength; ada: the starting strength
+    p_max: float | None = None  # ceiling of the ADA strength
+    freezed: int | None = None  # Freeze-D: D's first N layers stay fixed
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,10 +133,27 @@ class TrainOptions:
             (self.gamma is None or self.gamma >= 0, f"--gamma must be >= 0 (got {self.gamma})"),
             (self.lr is None or self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
             (self.workers is None or self.workers >= 0, f"--workers must be >= 0 (got {self.workers})"),
+            *self._augment_checks(),
         ]
         for ok, message in checks:
             if not ok:
                 raise SGError(message)
+
+    def _augment_checks(self) -> list[tuple[bool, str]]:
+        from core.training.augment import AUGPIPES
+
+        p, p_max = self.p, self.p_max
+        return [
+            (self.aug in AUG_MODES, f"--aug must be one of {', '.join(AUG_MODES)} (got {self.aug!r})"),
+            (self.augpipe in AUGPIPES, f"--augpipe must be one of {', '.join(AUGPIPES)}"),
+            (0 <= self.target <= 1, f"--target must be in [0, 1] (got {self.target})"),
+            (self.ada_kimg > 0, f"--ada-kimg must be > 0 (got {self.ada_kimg})"),
+            (0 < p_max <= 1, f"--p-max must be in (0, 1] (got {p_max})"),
+            (p is None or 0 <= p <= p_max, f"--p must be in [0, --p-max {p_max:g}] (got {p})"),
+            (self.aug != "fixed" or p is not None, "--aug fixed needs the strength: --p P (e.g. --p 0.2)"),
+            (self.aug != "noaug" or not p, f"--p {p} makes no sense with --aug noaug"),
+            (self.freezed >= 0, f"--freezed must be >= 0 (got {self.freezed})"),
+        ]
 
 
 @dataclass(frozen=True)
@@ -178,6 +209,14 @@ class RunConfig:
     workers: int | None  # data loader processes (None: 2 on CUDA, 0 on CPU)
     device: str | None  # None: cuda when available
     progress: bool  # live progress bar
+    # -- augmentation (ADA) and transfer learning; defaults for configs written before they existed
+    aug: str = "noaug"  # ada, fixed or noaug
+    augpipe: str = "bgc"
+    target: float = 0.6  # ADA's target for E[sign(D(real))]
+    ada_kimg: float = 500.0
+    p: float = 0.0  # fixed: the strength; ada: where p starts (a resume restores the snapshot's p)
+    p_max: float = 1.0
+    freezed: int = 0
 
     @property
     def per_rank_batch(self) -> int:
@@ -207,6 +246,8 @@ class RunConfig:
         parts += ["cond"] if self.c_dim else []
         parts += [f"gpus{self.gpus}", f"batch{self.batch}", f"gamma{self.gamma:g}"]
         parts += ["resume"] if self.resume is not None else []
+        parts += [self.aug] if self.aug != "ada" else []  # the default (ADA) leaves the name as it was
+        parts += [f"freezed{self.freezed}"] if self.freezed else []
         return sanitize("-".join(parts))
 
     def to_dict(self) -> dict[str, Any]:

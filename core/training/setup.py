@@ -9,6 +9,7 @@ before any process is launched or any network built, and reported as one line. R
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,10 @@ def plan_run(
         resume_path, ck = load_resume(opts.resume)
     continues = ck is not None and is_training_snapshot(ck)
     if continues:
-        opts = opts.inherit(ck.training_state.get("options", {}))
+        stored = ck.training_state.get("options", {})
+        opts = opts.inherit(stored)
+        if opts.aug is None and "aug" not in stored:  # a run from before augmentation existed goes on without
+            opts = dataclasses.replace(opts, aug="noaug")
     opts = opts.with_defaults()
     opts.validate()
     dataset = _open_data(opts, ck, resume_path, progress)
@@ -162,6 +166,13 @@ def resolve_config(
         workers=opts.workers,
         device=opts.device,
         progress=opts.progress,
+        aug=opts.aug,
+        augpipe=opts.augpipe,
+        target=opts.target,
+        ada_kimg=opts.ada_kimg,
+        p=opts.p or 0.0,
+        p_max=opts.p_max,
+        freezed=opts.freezed,
     )
 
 
