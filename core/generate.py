@@ -118,6 +118,8 @@ def retruncate(
     """Pull saved (already mapped) ws towards w_avg; psi None or 1 leaves them exactly as they are."""
     if psi is None or psi == 1:
         return ws
+    if cutoff is None:  # the model's own default (StyleGAN1: the first 8 ws)
+        cutoff = getattr(G.mapping, "trunc_cutoff", None)
     return truncate(ws, G.mapping.w_avg.to(ws.device), psi, cutoff)
 
 
@@ -159,7 +161,7 @@ def seed_latents(
         "space": "w",
         "seeds": [int(s) for s in seeds],
         "psi": psi,
-        "trunc_cutoff": cutoff,
+        "trunc_cutoff": cutoff if cutoff is not None else getattr(G.mapping, "trunc_cutoff", None),
         "noise_mode": noise_mode,
         "num_ws": G.num_ws,
         "w_dim": G.w_dim,

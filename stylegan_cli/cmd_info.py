@@ -42,12 +42,14 @@ def info(
         ("mapping layers", str(cfg.map_layers)),
         ("fp16/bf16 resolutions", str(cfg.num_fp16_res)),
         ("conv_clamp", str(cfg.conv_clamp)),
+        ("truncation cutoff", f"ws 0..{cfg.trunc_cutoff - 1}" if cfg.trunc_cutoff else "all layers"),
         ("G_ema parameters", f"{_param_count(ck.G_ema):,}"),
     ]
+    rows[1:1] = list(ck.details.items())  # an imported file: its family, release format, lod, defaults
     if ck.G is not None:
         rows.append(("G parameters", f"{_param_count(ck.G):,}"))
     if ck.D is not None:
-        rows.append(("D parameters", f"{_param_count(ck.D):,}"))
+        rows.append(("D parameters", f"{_param_count(ck.D):,} ({ck.d_config.arch})"))
     if ck.kimg is not None:
         rows.append(("training progress", f"kimg {ck.kimg:.1f}"))
     for k, v in rows:

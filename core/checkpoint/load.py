@@ -48,9 +48,14 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     if kind == "safetensors":
         ck = load_sg_safetensors(path)
     elif kind == "pickle":
-        from core.checkpoint.official import checkpoint_from_official_pickle
+        from core.checkpoint.tf_official import checkpoint_from_tf_pickle, is_tf_pickle
 
-        ck = checkpoint_from_official_pickle(path)
+        if is_tf_pickle(path):  # NVIDIA's TensorFlow (G, D, Gs) pickle
+            ck = checkpoint_from_tf_pickle(path)
+        else:
+            from core.checkpoint.official import checkpoint_from_official_pickle
+
+            ck = checkpoint_from_official_pickle(path)
     elif kind == "torch-zip":
         from core.checkpoint.rosinality import checkpoint_from_rosinality
 

@@ -45,6 +45,7 @@ class Checkpoint:
     training_state: dict[str, Any] = field(default_factory=dict)
     state_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = "sg"
+    details: dict[str, str] = field(default_factory=dict)  # what an imported file was (shown by sg info)
 
 
 def _detached(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -16,6 +16,11 @@ def build_generator(cfg: GeneratorConfig) -> Generator:
 
 
 def build_discriminator(cfg: DiscriminatorConfig) -> Discriminator:
+    """The discriminator for `cfg.arch`: StyleGAN2's residual D, or StyleGAN1's D_basic."""
+    if cfg.arch == "stylegan1":
+        from core.networks.discriminator_stylegan1 import StyleGAN1Discriminator
+
+        return StyleGAN1Discriminator(cfg)
     return Discriminator(cfg)
 
 

@@ -60,6 +60,12 @@ class GeneratorConfig(_ConfigBase):
     map_lr_multiplier: float = 0.01
     w_avg_beta: float = 0.995
     resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+    # The model's own truncation cutoff: psi applies to ws 0..cutoff-1 unless a command overrides it
+    # (None = every layer, as StyleGAN2; NVIDIA's StyleGAN1 uses 8).
+    trunc_cutoff: int | None = None
+    # Labels as NVIDIA's TF mapping takes them: c @ W (raw, no bias) concatenated with z before the
+    # pixel norm, instead of StyleGAN2-ADA's separately normalised embedding.
+    label_concat: bool = False
 
     def __post_init__(self) -> None:
         check_resolution(self.img_resolution)
@@ -67,6 +73,8 @@ class GeneratorConfig(_ConfigBase):
             raise SGError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
         if self.img_channels not in (1, 3):
             raise SGError(f"img_channels must be 1 or 3 (got {self.img_channels})")
+        if self.trunc_cutoff is not None and not 1 <= self.trunc_cutoff:
+            raise SGError(f"trunc_cutoff must be >= 1 or None (got {self.trunc_cutoff})")
 
     @property
     def num_ws(self) -> int:
@@ -75,10 +83,12 @@ class GeneratorConfig(_ConfigBase):
 
 @dataclass
 class DiscriminatorConfig(_ConfigBase):
-    """The residual StyleGAN2 discriminator with minibatch stddev and a projection head for labels."""
+    """The residual StyleGAN2 discriminator with minibatch stddev and a projection head for labels, or
+    (arch "stylegan1") NVIDIA's StyleGAN1 D_basic, which uses only the size and mbstd fields."""
 
     _what = "discriminator"
 
+    arch: str = "stylegan2"
     c_dim: int = 0
     img_resolution: int = 1024
     img_channels: int = 3
@@ -94,3 +104,5 @@ class DiscriminatorConfig(_ConfigBase):
 
     def __post_init__(self) -> None:
         check_resolution(self.img_resolution)
+        if self.arch not in ARCHS:
+            raise SGError(f"unknown D architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")

@@ -24,13 +24,18 @@ class MappingNetwork(nn.Module):
         activation: str = "lrelu",
         lr_multiplier: float = 0.01,
         w_avg_beta: float | None = 0.995,
+        trunc_cutoff: int | None = None,
+        label_concat: bool = False,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
-        embed_features = w_dim if c_dim > 0 else 0
+        self.trunc_cutoff, self.label_concat = trunc_cutoff, label_concat and c_dim > 0
+        embed_features = (z_dim if self.label_concat else w_dim) if c_dim > 0 else 0
         features = [z_dim + embed_features] + [w_dim] * num_layers
-        if c_dim > 0:
+        if self.label_concat:  # NVIDIA's TF LabelConcat: a raw [z_dim, c_dim] matrix, no scaling, no bias
+            self.label_embed = nn.Parameter(torch.randn(z_dim, c_dim))
+        elif c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(num_layers):
             layer = FullyConnectedLayer(
@@ -49,9 +54,12 @@ class MappingNetwork(nn.Module):
         update_emas: bool = False,
     ) -> torch.Tensor:
         x = None
-        if self.z_dim > 0:
+        if self.label_concat:  # TF: normalise [z, c @ W] as one vector
+            y = c.to(torch.float32) @ self.label_embed.t()
+            x = normalize_2nd_moment(torch.cat([z.to(torch.float32), y], dim=1))
+        elif self.z_dim > 0:
             x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
+        if self.c_dim > 0 and not self.label_concat:
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for i in range(self.num_layers):
@@ -64,7 +72,8 @@ class MappingNetwork(nn.Module):
             return x
         x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1:
-            x = truncate(x, self.w_avg, truncation_psi, truncation_cutoff)
+            cutoff = truncation_cutoff if truncation_cutoff is not None else self.trunc_cutoff
+            x = truncate(x, self.w_avg, truncation_psi, cutoff)
         return x
 
 

@@ -1,14 +1,20 @@
-"""StyleGAN (v1) synthesis network: AdaIN styles on instance-normalised features (Karras et al. 2019).
+"""StyleGAN (v1) synthesis network, computed as NVIDIA's official `G_synthesis` does (Karras et al. 2019).
 
-Paper, figure 1(b), per resolution r:
-    r = 4:  const (ones)                  -> noise -> bias + lrelu -> IN -> AdaIN(w_0)
-            conv 3x3                      -> noise -> bias + lrelu -> IN -> AdaIN(w_1)
-    r > 4:  up 2x, conv 3x3, blur [1,2,1] -> noise -> bias + lrelu -> IN -> AdaIN(w_2k)
-            conv 3x3                      -> noise -> bias + lrelu -> IN -> AdaIN(w_2k+1)
-where noise is a per-pixel map times a learned per-channel strength and AdaIN is x * scale + bias
-with (scale, bias) an affine map of w. Then a 1x1 ToRGB (no style) at the output resolution; no
-progressive growing. Two ws per resolution, so `num_ws = 2*log2(res) - 2`. Mapping network and
-truncation come from the shared `Generator`.
+Per resolution r (official networks_stylegan.py, `layer_epilogue` and `block`):
+    r = 4:  const (ones, [C,4,4])                   -> epilogue(w_0)
+            conv 3x3                                -> epilogue(w_1)
+    r > 4:  upsample 2x + conv 3x3, then blur 1-2-1 -> epilogue(w_2k)     (Conv0_up)
+            conv 3x3                                -> epilogue(w_2k+1)   (Conv1)
+    epilogue(w): x + noise * per-channel weight -> + bias -> lrelu -> instance norm
+                 -> style modulation x * (s + 1) + s', with (s, s') = affine(w)
+Then a 1x1 ToRGB (gain 1, bias, linear) at the output resolution (lod 0: a finished network).
+The upsampling conv is nearest 2x then a 3x3 conv below 128 px; from 128 px up it is, as official
+(fused_scale 'auto'), one stride-2 transposed conv with the 3x3 kernel summed over its four one-pixel
+shifts. Note the transposed conv flips the kernel: fused(w) = nearest 2x + conv(flip(w)).
+Equalized lr as official: conv weights are scaled by sqrt(2)/sqrt(fan_in) and the activation has no
+gain; styles use gain 1. `num_ws = 2*log2(res) - 2`. `num_fp16_res` top blocks may run in reduced precision
+on CUDA (instance norm stays fp32); `conv_clamp` is unused: the official network has no clamp, and the
+instance norm after every activation keeps values in range.
 """
 
 from __future__ import annotations
@@ -21,40 +27,46 @@ from torch import nn
 
 from core.networks.config import GeneratorConfig
 from core.networks.stylegan2 import BlockStack, NoiseInjection, reduced_dtype_for
-from core.ops import ACTIVATION_GAIN, Conv2dLayer, FullyConnectedLayer, bias_act, setup_filter, upfirdn2d
+from core.ops import FullyConnectedLayer, setup_filter, upfirdn2d
 
-BLUR_FILTER = (1, 2, 1)  # the paper's low-pass after each upsampling conv
+BLUR_FILTER = (1, 2, 1)  # the low-pass after each upsampling conv (official blur_filter)
 IN_EPS = 1e-8
+LRELU_SLOPE = 0.2
+CONV_GAIN = math.sqrt(2)  # He gain for lrelu, folded into the weight scale as in the official code
+FUSED_MIN_RES = 128  # official fused_scale='auto': fused resampling convs from 128 px up
 
 
-class InstanceNorm(nn.Module):
+def instance_norm(x: torch.Tensor) -> torch.Tensor:
     """Per-sample, per-channel standardisation over pixels, in fp32 (fp16 squares overflow past 256)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.to(torch.float32)
-        y = y - y.mean(dim=[2, 3], keepdim=True)
-        y = y * (y.square().mean(dim=[2, 3], keepdim=True) + IN_EPS).rsqrt()
-        return y.to(x.dtype)
+    y = x.to(torch.float32)
+    y = y - y.mean(dim=[2, 3], keepdim=True)
+    y = y * (y.square().mean(dim=[2, 3], keepdim=True) + IN_EPS).rsqrt()
+    return y.to(x.dtype)
 
 
-class AdaIN(nn.Module):
-    """Adaptive instance norm: normalise, then x * scale + bias with (scale, bias) = affine(w)."""
+def fuse_resample_kernel(w: torch.Tensor) -> torch.Tensor:
+    """[..., k, k] -> [..., k+1, k+1]: the kernel summed over its four one-pixel shifts (official fused
+    resampling). Stride-2 conv with it / 4 = conv then 2x2 average; stride-2 transposed conv with it =
+    nearest-2x upsampling then the conv with the spatially flipped kernel."""
+    w = F.pad(w, [1, 1, 1, 1])
+    return w[..., 1:, 1:] + w[..., :-1, 1:] + w[..., 1:, :-1] + w[..., :-1, :-1]
+
+
+class StyleMod(nn.Module):
+    """Style modulation: x * (s + 1) + s', where [s, s'] = w @ W + b (dense, gain 1)."""
 
     def __init__(self, w_dim: int, channels: int) -> None:
         super().__init__()
         self.channels = channels
-        self.norm = InstanceNorm()
         self.affine = FullyConnectedLayer(w_dim, 2 * channels)
-        with torch.no_grad():
-            self.affine.bias[:channels].fill_(1.0)  # scale starts at 1, bias at 0: identity style
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        scale, bias = self.affine(w).to(x.dtype).reshape(x.shape[0], 2, self.channels, 1, 1).unbind(dim=1)
-        return self.norm(x) * scale + bias
+        style = self.affine(w.to(torch.float32)).to(x.dtype).reshape(-1, 2, self.channels, 1, 1)
+        return x * (style[:, 0] + 1) + style[:, 1]
 
 
 class StyledLayer(NoiseInjection):
-    """[up 2x -> conv 3x3 -> blur | conv 3x3 | nothing] -> per-channel noise -> bias + lrelu -> AdaIN(w)."""
+    """[const | conv 3x3 | up 2x + conv 3x3 + blur] followed by the official layer epilogue."""
 
     def __init__(
         self,
@@ -64,17 +76,27 @@ class StyledLayer(NoiseInjection):
         resolution: int,
         conv: bool = True,
         up: bool = False,
-        conv_clamp: float | None = None,
     ) -> None:
         super().__init__(resolution, strength_shape=(out_channels,))
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.up, self.conv_clamp = up, conv_clamp
+        self.up = up
+        self.fused = up and resolution >= FUSED_MIN_RES
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3)) if conv else None
-        self.weight_gain = 1 / math.sqrt(in_channels * 9)
+        self.weight_gain = CONV_GAIN / math.sqrt(in_channels * 9)
         if up:
             self.register_buffer("blur_filter", setup_filter(BLUR_FILTER))
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.adain = AdaIN(w_dim, out_channels)
+        self.style = StyleMod(w_dim, out_channels)
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if not self.up:
+            return F.conv2d(x, w, padding=1)
+        if self.fused:  # official upscale2d_conv2d with fused_scale: conv2d_transpose, SAME, stride 2
+            x = F.conv_transpose2d(x, fuse_resample_kernel(w.transpose(0, 1)), stride=2, padding=1)
+        else:
+            x = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), w, padding=1)
+        return upfirdn2d(x, self.blur_filter.to(x.dtype), padding=1)
 
     def forward(
         self,
@@ -83,26 +105,25 @@ class StyledLayer(NoiseInjection):
         noise_mode: str = "random",
         noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
         if self.weight is not None:
-            x = F.conv2d(x, (self.weight * self.weight_gain).to(x.dtype), padding=1)
-        if self.up:
-            x = upfirdn2d(x, self.blur_filter, padding=1)
+            x = self.convolve(x)
         noise_map = self.make_noise(x.shape[0], x.device, noise_mode, noise)
         if noise_map is not None:
             x = x + noise_map.to(x.dtype)
-        x = bias_act(
-            x, self.bias.to(x.dtype), act="lrelu", gain=ACTIVATION_GAIN["lrelu"], clamp=self.conv_clamp
-        )
-        return self.adain(x, w)
+        x = F.leaky_relu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), LRELU_SLOPE)
+        return self.style(instance_norm(x), w)
 
     def extra_repr(self) -> str:
-        return f"in={self.in_channels}, out={self.out_channels}, res={self.resolution}, up={self.up}"
+        kind = (
+            "const"
+            if self.weight is None
+            else ("up" + ("-fused" if self.fused else "") if self.up else "conv")
+        )
+        return f"in={self.in_channels}, out={self.out_channels}, res={self.resolution}, {kind}"
 
 
 class StyleGAN1Block(nn.Module):
-    """One resolution: two styled layers (the first on the constant at 4x4, else upsampling)."""
+    """One resolution: two styled layers (the first on the learned constant at 4x4, else upsampling)."""
 
     def __init__(
         self,
@@ -110,7 +131,6 @@ class StyleGAN1Block(nn.Module):
         out_channels: int,
         w_dim: int,
         resolution: int,
-        conv_clamp: float | None,
         use_fp16: bool,
     ) -> None:
         super().__init__()
@@ -118,14 +138,10 @@ class StyleGAN1Block(nn.Module):
         self.is_first = in_channels == 0
         if self.is_first:
             self.const = nn.Parameter(torch.ones(out_channels, resolution, resolution))
-            self.layer0 = StyledLayer(
-                out_channels, out_channels, w_dim, resolution, conv=False, conv_clamp=conv_clamp
-            )
+            self.layer0 = StyledLayer(out_channels, out_channels, w_dim, resolution, conv=False)
         else:
-            self.conv0 = StyledLayer(
-                in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp
-            )
-        self.conv1 = StyledLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+            self.conv0 = StyledLayer(in_channels, out_channels, w_dim, resolution, up=True)
+        self.conv1 = StyledLayer(out_channels, out_channels, w_dim, resolution)
 
     @property
     def first(self) -> StyledLayer:
@@ -148,6 +164,19 @@ class StyleGAN1Block(nn.Module):
         return self.conv1(x, ws[:, 1], noise_mode, noise=noise[1])
 
 
+class ToRGB(nn.Module):
+    """1x1 conv (gain 1) + bias, linear: the official ToRGB_lod0."""
+
+    def __init__(self, in_channels: int, img_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(img_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.weight_gain, self.bias)
+
+
 class StyleGAN1Synthesis(BlockStack):
     """ws [N, num_ws, w_dim] -> image [N, C, H, W]; layer i is styled by ws[:, i]. Same interface as
     `SynthesisNetwork`, so mapping, truncation, projection and noise modes work unchanged."""
@@ -161,14 +190,10 @@ class StyleGAN1Synthesis(BlockStack):
         self.reduced_dtype = torch.float16  # the training loop may switch to bf16
         for res in self.block_resolutions:
             in_ch = cfg.channels(res // 2) if res > 4 else 0
-            block = StyleGAN1Block(
-                in_ch, cfg.channels(res), cfg.w_dim, res, cfg.conv_clamp, use_fp16=res >= fp16_resolution
-            )
+            block = StyleGAN1Block(in_ch, cfg.channels(res), cfg.w_dim, res, use_fp16=res >= fp16_resolution)
             setattr(self, f"b{res}", block)
         self.num_ws = 2 * len(self.block_resolutions)
-        self.torgb = Conv2dLayer(
-            cfg.channels(cfg.img_resolution), cfg.img_channels, kernel_size=1, conv_clamp=cfg.conv_clamp
-        )
+        self.torgb = ToRGB(cfg.channels(cfg.img_resolution), cfg.img_channels)
 
     def forward(
         self,
@@ -183,6 +208,8 @@ class StyleGAN1Synthesis(BlockStack):
         noise = list(noise) if noise is not None else [None] * self.num_ws
         x = None
         for i, block in enumerate(self.blocks()):
-            dtype = reduced_dtype_for(ws, block.use_fp16, force_fp32, self.reduced_dtype)
+            dtype = reduced_dtype_for(ws, block.use_fp16, force_fp32, self.reduced_dtype, self.reduced_on_cpu)
+            if x is not None and self.channels_last:  # set_memory_format (BlockStack)
+                x = x.contiguous(memory_format=torch.channels_last)
             x = block(x, ws[:, 2 * i : 2 * i + 2], noise_mode, noise[2 * i : 2 * i + 2], dtype)
         return self.torgb(x.to(torch.float32))

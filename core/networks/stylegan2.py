@@ -310,6 +310,8 @@ class Generator(nn.Module):
             num_layers=cfg.map_layers,
             lr_multiplier=cfg.map_lr_multiplier,
             w_avg_beta=cfg.w_avg_beta,
+            trunc_cutoff=cfg.trunc_cutoff,
+            label_concat=cfg.label_concat,
         )
 
     def forward(
