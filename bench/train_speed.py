@@ -73,11 +73,9 @@ def measure(args: argparse.Namespace) -> dict:
         )
         plan = plan_run(opts, 1, device.type, progress=False)
         trainer = Trainer(plan, DistContext(device=device))
-        if args.channels_last:  # G: NHWC feature maps per block; D: NHWC weights make its convs NHWC
-            for block in trainer.G.synthesis.modules():
-                if hasattr(block, "channels_last"):
-                    block.channels_last = True
-            trainer.D.to(memory_format=torch.channels_last)
+        if args.channels_last:  # NHWC feature maps in G's and D's blocks
+            for net in (trainer.G, trainer.D):
+                net.set_memory_format(torch.channels_last)
         batch = plan.config.batch
         real, labels = plan.dataset.get_batch(np.arange(batch) % plan.dataset.num_images)
         real, labels = real.to(device), labels.to(device)

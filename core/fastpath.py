@@ -30,7 +30,8 @@ from core.errors import SGError
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")
-DEFAULT_CONV_CLAMP = 256.0  # the official value; fp16 needs some clamp to stay finite
+
+DEFAULT_CONV_CLAMP = 256.0  # the official value
 
 Noise = Sequence[torch.Tensor | None] | None
 
@@ -47,7 +48,7 @@ class FastPathOptions:
     cuda_graphs: bool = False
     fused_modconv: bool | None = None  # None: official rule (fused in fp32 or at batch 1)
     reduced_res: int | None = None  # number of top resolutions in reduced precision; None keeps the model's
-    allow_cpu_reduced: bool = False  # explicit override: run bf16/fp16 on CPU too (for tests)
+    allow_cpu_reduced: bool = False  # run bf16/fp16 on CPU too (slow on most CPUs; tests check agreement)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -79,42 +80,26 @@ def _model_device(module: nn.Module) -> torch.device:
 
 
 def configure_synthesis(synthesis: nn.Module, opts: FastPathOptions) -> dict[str, Any]:
-    """Set the opt-in switches on a synthesis network in place; returns what is in effect on its device.
-
-    Blocks opt in by defining the class attributes `channels_last` / `reduced_on_cpu` (StyleGAN2 does).
-    """
+    """Set precision and memory format on a synthesis network (its `set_precision` / `set_memory_format`);
+    returns what is in effect on its device."""
     device = _model_device(synthesis)
     reduced = opts.precision != "fp32"
-    on_cpu = device.type != "cuda"
-    blocks = [m for m in synthesis.modules() if hasattr(m, "use_fp16")]
     if reduced:
-        if hasattr(synthesis, "reduced_dtype"):
-            synthesis.reduced_dtype = PRECISIONS[opts.precision]
-        if opts.reduced_res is not None:
-            top = sorted({int(getattr(b, "resolution", 0)) for b in blocks}, reverse=True)[: opts.reduced_res]
-            for b in blocks:
-                b.use_fp16 = int(getattr(b, "resolution", 0)) in top
-        for m in synthesis.modules():  # clamping keeps fp16 finite; keep the model's clamp when it has one
-            if hasattr(m, "conv_clamp") and m.conv_clamp is None:
-                m.conv_clamp = DEFAULT_CONV_CLAMP
-    for b in blocks:
-        if hasattr(b, "reduced_on_cpu"):
-            b.reduced_on_cpu = bool(reduced and opts.allow_cpu_reduced)
-        if hasattr(b, "channels_last"):
-            b.channels_last = bool(opts.channels_last)
-    cpu_ok = opts.allow_cpu_reduced and all(hasattr(b, "reduced_on_cpu") for b in blocks)
-    reduced_active = reduced and any(b.use_fp16 for b in blocks) and (not on_cpu or cpu_ok)
+        synthesis.set_precision(PRECISIONS[opts.precision], opts.reduced_res, on_cpu=opts.allow_cpu_reduced)
+        synthesis.ensure_conv_clamp(DEFAULT_CONV_CLAMP)  # keeps fp16 finite; the model's own clamp stays
+    synthesis.set_memory_format(torch.channels_last if opts.channels_last else torch.contiguous_format)
+    top = synthesis.reduced_resolutions()
+    reduced_active = reduced and bool(top) and (device.type == "cuda" or opts.allow_cpu_reduced)
     if reduced and not reduced_active:
+        on_cpu = device.type != "cuda"
         eff_precision = "fp32 (reduced precision needs CUDA)" if on_cpu else "fp32 (no reduced blocks)"
     else:
         eff_precision = opts.precision
     return {
         "device": device.type,
         "precision": eff_precision,
-        "reduced_blocks": sorted(int(b.resolution) for b in blocks if reduced_active and b.use_fp16),
-        "channels_last": bool(
-            opts.channels_last and blocks and all(hasattr(b, "channels_last") for b in blocks)
-        ),
+        "reduced_blocks": top if reduced_active else [],
+        "channels_last": bool(opts.channels_last),
         "fused_modconv": "auto" if opts.fused_modconv is None else bool(opts.fused_modconv),
     }
 

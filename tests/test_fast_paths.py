@@ -71,7 +71,7 @@ def test_callers_generator_is_left_alone(G: Generator, ws: torch.Tensor) -> None
     fast = FastGenerator(G, precision="bf16", channels_last=True, allow_cpu_reduced=True, reduced_res=99)
     fast.render(ws)
     assert G.synthesis.reduced_dtype == torch.float16
-    assert not any(b.channels_last or b.reduced_on_cpu for b in G.synthesis.blocks())
+    assert not G.synthesis.channels_last and not G.synthesis.reduced_on_cpu
     assert [b.use_fp16 for b in G.synthesis.blocks()] == [False, True, True]
     assert torch.equal(eager(G, ws), before)
 
@@ -239,3 +239,33 @@ def test_reduced_precision_on_gpu(G: Generator, ws: torch.Tensor, precision: str
         assert psnr(fast.render(ws), eager(Gc, ws)) >= 30
     finally:
         G.to("cpu")
+
+
+@pytest.mark.parametrize("arch", ["stylegan2", "stylegan1"])
+def test_set_precision_and_memory_format_are_honoured_by_every_network(arch: str) -> None:
+    """The explicit switches reach StyleGAN1 as well as StyleGAN2 and D: bf16 (asked for on CPU) moves the
+    output by a little (PSNR >= 30 dB, not bit-identical); channels_last agrees to 1e-5; force_fp32 wins."""
+    from core.networks import DiscriminatorConfig, build_discriminator, build_generator
+
+    torch.manual_seed(0)
+    G = build_generator(GeneratorConfig(arch=arch, **TINY)).eval().requires_grad_(False)
+    D = build_discriminator(
+        DiscriminatorConfig(img_resolution=16, channel_base=256, channel_max=32, num_fp16_res=2)
+    ).eval()
+    ws = G.mapping(torch.randn(2, G.z_dim), None)
+    ref = G.synthesis(ws, noise_mode="const")
+    score = D(ref)
+    assert torch.equal(G.synthesis(ws, noise_mode="const"), ref)  # CUDA-only by default: CPU stays fp32
+    G.set_precision(torch.bfloat16, on_cpu=True)
+    D.set_precision(torch.bfloat16, on_cpu=True)
+    low = G.synthesis(ws, noise_mode="const")
+    assert not torch.equal(low, ref) and psnr(low, ref) >= 30
+    assert not torch.equal(D(ref), score) and torch.allclose(D(ref), score, atol=0.05, rtol=0.05)
+    assert torch.equal(G.synthesis(ws, noise_mode="const", force_fp32=True), ref)
+    G.set_memory_format(torch.channels_last)
+    D.set_memory_format(torch.channels_last)
+    assert (G.synthesis(ws, noise_mode="const") - low).abs().max() < 1e-5
+    assert (D(ref) - D.set_memory_format(torch.contiguous_format)(ref)).abs().max() < 1e-5
+    assert G.synthesis.reduced_resolutions() == [8, 16] and D.reduced_resolutions() == [8, 16]
+    G.set_precision(torch.bfloat16, num_res=1, on_cpu=True)
+    assert G.synthesis.reduced_resolutions() == [16]

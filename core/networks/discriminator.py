@@ -10,6 +10,7 @@ from torch import nn
 
 from core.networks.config import DiscriminatorConfig
 from core.networks.mapping import MappingNetwork
+from core.networks.precision import ReducedPrecision
 from core.networks.stylegan2 import reduced_dtype_for
 from core.ops import Conv2dLayer, FullyConnectedLayer, setup_filter
 
@@ -26,9 +27,10 @@ class DiscriminatorBlock(nn.Module):
         resample_filter: list[int],
         conv_clamp: float | None,
         use_fp16: bool,
+        resolution: int = 0,  # of the block's input; lets set_precision pick the top resolutions
     ) -> None:
         super().__init__()
-        self.in_channels, self.use_fp16 = in_channels, use_fp16
+        self.in_channels, self.use_fp16, self.resolution = in_channels, use_fp16, resolution
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(
@@ -54,12 +56,18 @@ class DiscriminatorBlock(nn.Module):
         img: torch.Tensor | None,
         force_fp32: bool = False,
         reduced_dtype: torch.dtype = torch.float16,
+        allow_cpu: bool = False,
+        channels_last: bool = False,
     ) -> torch.Tensor:
-        dtype = reduced_dtype_for(img if x is None else x, self.use_fp16, force_fp32, reduced_dtype)
+        """Precision and memory format come from the network (`set_precision` / `set_memory_format`)."""
+        dtype = reduced_dtype_for(
+            img if x is None else x, self.use_fp16, force_fp32, reduced_dtype, allow_cpu
+        )
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         if self.in_channels == 0:
-            x = self.fromrgb(img.to(dtype))
+            x = self.fromrgb(img.to(dtype=dtype, memory_format=fmt))
         else:
-            x = x.to(dtype)
+            x = x.to(dtype=dtype, memory_format=fmt)
         y = self.skip(x, gain=math.sqrt(0.5))
         x = self.conv0(x)
         x = self.conv1(x, gain=math.sqrt(0.5))
@@ -121,7 +129,9 @@ class DiscriminatorEpilogue(nn.Module):
         return x
 
 
-class Discriminator(nn.Module):
+class Discriminator(ReducedPrecision, nn.Module):
+    """D(img, c) -> score [N, 1]: residual blocks from the image resolution down to 8, then the epilogue."""
+
     def __init__(self, cfg: DiscriminatorConfig) -> None:
         super().__init__()
         self.config = cfg
@@ -129,7 +139,6 @@ class Discriminator(nn.Module):
         log2 = int(np.log2(cfg.img_resolution))
         self.block_resolutions = [2**i for i in range(log2, 2, -1)]
         fp16_resolution = max(2 ** (log2 + 1 - cfg.num_fp16_res), 8)
-        self.reduced_dtype = torch.float16
         cmap_dim = cfg.cmap_dim if cfg.cmap_dim is not None else cfg.channels(4)
         if cfg.c_dim == 0:
             cmap_dim = 0
@@ -143,6 +152,7 @@ class Discriminator(nn.Module):
                 cfg.resample_filter,
                 cfg.conv_clamp,
                 use_fp16=res >= fp16_resolution,
+                resolution=res,
             )
             setattr(self, f"b{res}", block)
         if cfg.c_dim > 0:
@@ -153,11 +163,21 @@ class Discriminator(nn.Module):
             cfg.channels(4), cmap_dim, 4, cfg.mbstd_group_size, cfg.mbstd_num_channels, cfg.conv_clamp
         )
 
+    def precision_blocks(self) -> list[nn.Module]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
     def forward(
         self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False
     ) -> torch.Tensor:
         x = None
         for res in self.block_resolutions:
-            x = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32, reduced_dtype=self.reduced_dtype)
+            x = getattr(self, f"b{res}")(
+                x,
+                img,
+                force_fp32=force_fp32,
+                reduced_dtype=self.reduced_dtype,
+                allow_cpu=self.reduced_on_cpu,
+                channels_last=self.channels_last,
+            )
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, cmap)

@@ -14,6 +14,7 @@ from torch import nn
 
 from core.networks.config import GeneratorConfig
 from core.networks.mapping import MappingNetwork
+from core.networks.precision import ReducedPrecision
 from core.ops import (
     ACTIVATION_GAIN,
     FullyConnectedLayer,
@@ -146,10 +147,6 @@ class ToRGBLayer(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: [const | upsampling conv0] -> conv1 -> ToRGB added to the upsampled skip image."""
 
-    # Opt-in inference switches (set by core/fastpath.py); the class defaults keep the official numerics.
-    channels_last: bool = False  # feature maps in NHWC memory layout (cuDNN/tensor-core friendly)
-    reduced_on_cpu: bool = False  # let use_fp16 blocks run reduced precision on CPU too (tests only)
-
     def __init__(
         self,
         in_channels: int,
@@ -196,22 +193,24 @@ class SynthesisBlock(nn.Module):
         force_fp32: bool = False,
         fused_modconv: bool | None = None,
         reduced_dtype: torch.dtype = torch.float16,
+        allow_cpu: bool = False,
+        channels_last: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Precision and memory format come from the network (`set_precision` / `set_memory_format`)."""
         w_iter = iter(ws.unbind(dim=1))
         ref = ws if x is None else x
-        allow_cpu = self.reduced_on_cpu
         dtype = reduced_dtype_for(ref, self.use_fp16, force_fp32, reduced_dtype, allow_cpu=allow_cpu)
         if fused_modconv is None:
             fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
         noise = noise or [None] * self.num_conv
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            if self.channels_last:
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, next(w_iter), noise_mode, fused_modconv, noise=noise[0])
         else:
             x = x.to(dtype)
-            if self.channels_last:
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv0(x, next(w_iter), noise_mode, fused_modconv, noise=noise[0])
             x = self.conv1(x, next(w_iter), noise_mode, fused_modconv, noise=noise[1])
@@ -222,13 +221,17 @@ class SynthesisBlock(nn.Module):
         return x, img
 
 
-class BlockStack(nn.Module):
-    """Synthesis networks made of blocks `b4`, `b8`, ... (StyleGAN1 and StyleGAN2 alike)."""
+class BlockStack(ReducedPrecision, nn.Module):
+    """Synthesis networks made of blocks `b4`, `b8`, ... (StyleGAN1 and StyleGAN2 alike); precision and
+    memory format are set on the network (`set_precision`, `set_memory_format`) and honoured by both."""
 
     block_resolutions: list[int]
 
     def blocks(self) -> list[nn.Module]:
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def precision_blocks(self) -> list[nn.Module]:
+        return self.blocks()
 
     def noise_layers(self) -> list[NoiseInjection]:
         """Layers that take a noise map, in the order of the `noise` list forward() accepts."""
@@ -245,7 +248,6 @@ class SynthesisNetwork(BlockStack):
         log2 = int(np.log2(cfg.img_resolution))
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         fp16_resolution = max(2 ** (log2 + 1 - cfg.num_fp16_res), 8)
-        self.reduced_dtype = torch.float16  # bf16 is selected by the training loop / inference fast path
         self.num_ws = 0
         for res in self.block_resolutions:
             in_ch = cfg.channels(res // 2) if res > 4 else 0
@@ -262,6 +264,12 @@ class SynthesisNetwork(BlockStack):
             self.num_ws += block.num_conv
             setattr(self, f"b{res}", block)
         self.num_ws += 1  # the last ToRGB
+
+    def ensure_conv_clamp(self, clamp: float) -> SynthesisNetwork:
+        for block in self.blocks():
+            for layer in [*block.noise_layers(), block.torgb]:
+                layer.conv_clamp = clamp if layer.conv_clamp is None else layer.conv_clamp
+        return self
 
     def forward(
         self,
@@ -286,6 +294,8 @@ class SynthesisNetwork(BlockStack):
                 force_fp32=force_fp32,
                 fused_modconv=fused_modconv,
                 reduced_dtype=self.reduced_dtype,
+                allow_cpu=self.reduced_on_cpu,
+                channels_last=self.channels_last,
             )
             w_idx += block.num_conv
             n_idx += block.num_conv
@@ -327,3 +337,15 @@ class Generator(nn.Module):
             z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
         )
         return self.synthesis(ws, **synthesis_kwargs)
+
+    def set_precision(
+        self, dtype: torch.dtype = torch.float16, num_res: int | None = None, on_cpu: bool = False
+    ) -> Generator:
+        """Reduced precision in the synthesis network's top blocks (see `ReducedPrecision.set_precision`);
+        the mapping network always runs fp32."""
+        self.synthesis.set_precision(dtype, num_res, on_cpu)
+        return self
+
+    def set_memory_format(self, memory_format: torch.memory_format) -> Generator:
+        self.synthesis.set_memory_format(memory_format)
+        return self
