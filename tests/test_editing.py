@@ -238,6 +238,7 @@ def test_ganspace_matches_sklearn_pca(sg, models, G, tmp_path: Path) -> None:
         assert _cos(dirs.vectors[i], ref.components_[i]) > 0.999, i
     np.testing.assert_allclose(dirs.values[:6], ref.explained_variance_[:6], rtol=1e-6)
     assert np.all(np.diff(dirs.values) <= 0)
+    assert all(v[np.argmax(np.abs(v))] > 0 for v in dirs.vectors)  # a fixed sign convention
     ratio = np.asarray(dirs.meta["explained_variance_ratio"])
     np.testing.assert_allclose(ratio.sum(), 1.0, atol=1e-9)  # all 32 components: ratios sum to 1
     np.testing.assert_allclose(dirs.values.sum(), w.var(axis=0, ddof=1).sum(), rtol=1e-9)
@@ -468,6 +469,24 @@ def test_edited_latents_rerender_exactly(sg, models, G, sefa_file, tmp_path: Pat
             again = _png(outdir / f"edited_{r * 5 + c:02d}.png")
             np.testing.assert_array_equal(again, img[r * RES : (r + 1) * RES, c * RES : (c + 1) * RES])
 
+    # the edited file feeds sg interpolate (w+ keyframes; the first frame is the first edited latent)
+    frames = tmp_path / "frames"
+    _ok(
+        sg(
+            "interpolate",
+            models["rgb"],
+            "--latents",
+            edited,
+            "--space",
+            "w+",
+            "--steps",
+            2,
+            "--out",
+            f"{frames}/",
+        )
+    )
+    np.testing.assert_array_equal(_png(sorted(frames.glob("*.png"))[0]), img[:RES, :RES])
+
     # folder output: one .npz per edit, which sg mix takes as a single latent
     folder = tmp_path / "edits"
     _ok(sg("edit", models["rgb"], "--seeds", "5", "-d", f"{sefa_file}:sefa1=1.5", "--out", f"{folder}/"))
@@ -513,6 +532,15 @@ def test_edit_bad_inputs_are_one_line_errors(sg, models, G, sefa_file, tmp_path:
     _ok(sg("directions", models["other"], "--method", "sefa", "--num", 2, "--samples", 100, "--out", other))
     _one_line_error(sg("edit", m, src, "-d", f"{other}:0", "--out", keep), "different model", "--any-model")
     _ok(sg("edit", m, src, "-d", f"{other}:0=1", "--any-model", "--out", tmp_path / "forced.npz"))
+    # a generator tuned from the latents' model (PTI) takes that model's directions
+    rec = tmp_path / "recorded.npz"
+    lat = seed_latents(G, [1], None)
+    lat.meta.update(model_record(m))
+    lat.save(rec)
+    _ok(sg("edit", rec, "-m", models["other"], "-d", f"{sefa_file}:0=1", "--out", tmp_path / "tuned.npz"))
+    _one_line_error(
+        sg("edit", src, "-m", models["other"], "-d", f"{sefa_file}:0", "--out", keep), "different"
+    )
     assert keep.read_bytes() == b"old"  # failed edits never touch an existing output
     _one_line_error(sg("directions", m, "--method", "pca", "--out", tmp_path / "x.npz"), "--method")
     _one_line_error(sg("directions", m, "--method", "boundary", "--out", tmp_path / "x.npz"), "--labels")

@@ -38,6 +38,14 @@ def _noop(_: int = 1) -> None:
     pass
 
 
+def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+    """Eigenvectors have no sign; flip each row so its largest entry is positive, so the same model gives
+    the same 'positive' direction whatever the solver or the sample count."""
+    idx = np.argmax(np.abs(vectors), axis=1)
+    signs = np.sign(vectors[np.arange(vectors.shape[0]), idx])
+    return vectors * np.where(signs == 0, 1.0, signs)[:, None]
+
+
 # --------------------------------------------------------------------------- SeFa
 
 
@@ -100,7 +108,7 @@ def sefa(G: torch.nn.Module, layers: Sequence[int]) -> tuple[np.ndarray, np.ndar
     order = torch.argsort(values, descending=True)
     vecs = vectors[:, order].T.contiguous()
     vecs = vecs / vecs.norm(dim=1, keepdim=True)
-    return vecs.numpy(), values[order].numpy(), [name for name, _ in chosen]
+    return _fix_signs(vecs.numpy()), values[order].numpy(), [name for name, _ in chosen]
 
 
 # --------------------------------------------------------------------------- sampling w
@@ -192,7 +200,7 @@ def pca(moments: Moments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values, vectors = np.linalg.eigh(cov)
     order = np.argsort(values)[::-1]
     values = np.clip(values[order], 0.0, None)
-    comps = vectors[:, order].T
+    comps = _fix_signs(vectors[:, order].T)
     total = float(np.trace(cov))
     return np.ascontiguousarray(comps), values, values / total if total > 0 else np.zeros_like(values)
 
