@@ -94,27 +94,29 @@ def _labelled_w(
     rows: list[tuple[Path | int, float]],
     layers: list[int],
     class_idx: int | None,
+    batch: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """w [N, w_dim] (mean over ``layers``, so W+ latents of projected photos count too) and labels [N]."""
+    """w [N, w_dim] (mean over ``layers``, so W+ latents of projected photos count too) and labels [N].
+    Seeds are mapped ``batch`` at a time, so 100,000 labelled seeds never hold [N, num_ws, w_dim]."""
     seeds = [(i, s) for i, (s, _) in enumerate(rows) if isinstance(s, int)]
+    if seeds and G.c_dim and class_idx is None:
+        raise SGError(f"the model is conditional: give --class 0..{G.c_dim - 1} for labelled seeds")
     ws: list[np.ndarray | None] = [None] * len(rows)
-    if seeds:
-        if G.c_dim and class_idx is None:
-            raise SGError(f"the model is conditional: give --class 0..{G.c_dim - 1} for labelled seeds")
-        classes = [class_idx] * len(seeds) if G.c_dim else None
-        lat = seed_latents(G, [s for _, s in seeds], classes)
-        for (i, _), w in zip(seeds, lat.w, strict=True):
-            ws[i] = w[layers].mean(dim=0).double().numpy()
-    xs, ys = [], []
-    for i, (src, label) in enumerate(rows):
-        if ws[i] is None:
-            lat = load_latents(src, num_ws=G.num_ws, w_dim=G.w_dim)
-            block = lat.w[:, layers].mean(dim=1).double().numpy()
-        else:
-            block = ws[i][None]
-        xs.append(block)
-        ys.extend([label] * block.shape[0])
-    return np.concatenate(xs), np.asarray(ys)
+    with progress(len(rows), "reading latents") as advance:
+        for start in range(0, len(seeds), batch):
+            part = seeds[start : start + batch]
+            classes = [class_idx] * len(part) if G.c_dim else None
+            lat = seed_latents(G, [s for _, s in part], classes)
+            for (i, _), w in zip(part, lat.w, strict=True):
+                ws[i] = w[layers].mean(dim=0).double().numpy()[None]
+            advance(len(part))
+        for i, (src, _) in enumerate(rows):
+            if ws[i] is None:
+                lat = load_latents(src, num_ws=G.num_ws, w_dim=G.w_dim)
+                ws[i] = lat.w[:, layers].mean(dim=1).double().numpy()
+                advance(1)
+    ys = [label for block, (_, label) in zip(ws, rows, strict=True) for _ in range(block.shape[0])]
+    return np.concatenate(ws), np.asarray(ys)
 
 
 # --------------------------------------------------------------------------- listing (also `sg info`)
@@ -328,7 +330,7 @@ def directions(
         )
         settings["num"] = num
     elif method == "boundary":
-        x, y = _labelled_w(G, rows, picked, class_idx)
+        x, y = _labelled_w(G, rows, picked, class_idx, batch)
         with console.status(f"fitting a linear SVM on {x.shape[0]} latents ..."):
             normal, info = fit_boundary(x, y, fraction, seed)
         normal = orthogonalize(normal, others)

@@ -219,7 +219,7 @@ def edit(
     ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
-    """Move latents along editing directions: w[layers] += strength x scale x direction.
+    """Move latents along editing directions: w += strength x scale x direction, on chosen layers.
 
     Example: sg edit proj.npz --direction dirs.npz:smile --strength -3:3 --steps 7 --out smile.png
 
@@ -274,11 +274,12 @@ def edit(
         lat = _edited_latents(G, [(s, w, p) for s, w, p, _ in rows], model_path)
         typer.echo(f"wrote {lat.save(out)} ({len(rows)} edited latent(s))")
         return
-    with progress(len(rows) + (0 if swept else len(srcs)), "editing") as advance:
+    pairs_view = kind == "image" and not swept  # one fixed edit: [original, edited] per latent
+    with progress(len(rows) + (len(srcs) if pairs_view else 0), "editing") as advance:
         tiles = _render_rows(G, rows, advance)
         if kind == "image":
             cols = len(sweep)
-            if not swept:  # original, then edited
+            if pairs_view:
                 originals = _render_rows(G, [(s, s.w, [], None) for s in srcs], advance)
                 tiles = np.stack([t for pair in zip(originals, tiles, strict=True) for t in pair])
                 cols = 2
@@ -301,10 +302,14 @@ def _render_rows(G, rows, advance) -> np.ndarray:
 def _video(
     G, srcs: list[Source], edits: list[Edit], lo: float, hi: float, frames: int, fps: float, out: str
 ) -> None:
-    """One loop 0 -> high -> 0 -> low -> 0, every latent in a grid per frame."""
+    """One loop, every latent in a grid per frame: 0 -> high -> 0 -> low -> 0 for a range around 0 (it
+    starts on the input), else low -> high -> low."""
     phase = np.arange(frames) / frames
-    tri = np.where(phase < 0.25, 4 * phase, np.where(phase < 0.75, 2 - 4 * phase, 4 * phase - 4))
-    ts = [float(v * (hi if v >= 0 else -lo)) for v in tri]
+    if lo <= 0 <= hi:
+        tri = np.where(phase < 0.25, 4 * phase, np.where(phase < 0.75, 2 - 4 * phase, 4 * phase - 4))
+        ts = [float(v * hi if v >= 0 else -v * lo) for v in tri]
+    else:
+        ts = [float(lo + (hi - lo) * (1 - abs(1 - 2 * p))) for p in phase]
     cols = math.ceil(math.sqrt(len(srcs)))
     size = G.img_resolution
     rows_n = math.ceil(len(srcs) / cols)
