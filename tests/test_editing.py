@@ -138,10 +138,12 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _golden_models() -> list[Path]:
+    """Official StyleGAN2 weights in official names: the vendored subset in tests/data, else the shared
+    reference folder."""
     for d in GOLDEN_DIRS:
-        found = sorted(d.glob("golden_sg2_*.safetensors")) if d.is_dir() else []
+        found = [p for pat in ("official_*.safetensors", "golden_sg2_*.safetensors") for p in d.glob(pat)]
         if found:
-            return found
+            return sorted(found)
     return []
 
 
@@ -185,6 +187,32 @@ def test_sefa_matches_numpy_on_golden_models(layers: str) -> None:
         np.testing.assert_allclose(vals[:10], ref_vals, rtol=1e-6)
         for i in range(10):
             assert _cos(vecs[i], ref_vecs[i]) > 0.9999, (path.name, layers, i)
+
+
+def test_sefa_matches_numpy_on_official_stylegan1(tmp_path: Path) -> None:
+    """StyleGAN1 as NVIDIA's TF code built it (tests/data/golden_tf): the reference reads the StyleMod
+    weights [w_dim, 2C] straight from the vendored npz; sg reads the same net from a TF pickle."""
+    folder = REPO / "tests" / "data" / "golden_tf"
+    writer = pytest.importorskip("tests.tf_pickle_writer")
+    if not (folder / "sg1_32_tiny_weights.npz").is_file():
+        pytest.skip("vendored TF golden models not present")
+    pkl = writer.write_golden_pickle(folder, "sg1_32_tiny", tmp_path / "sg1.pkl", writer.SPELLINGS[0])
+    G = load_generator(pkl)
+
+    def w_index(key: str) -> int:  # Gs/G_synthesis/{r}x{r}/{Const|Conv|Conv0_up|Conv1}/StyleMod/weight
+        res, layer = key.split("/")[2:4]
+        k = int(np.log2(int(res.split("x")[0]))) - 2
+        return 2 * k + (1 if layer in ("Conv", "Conv1") else 0)
+
+    with np.load(folder / "sg1_32_tiny_weights.npz") as data:
+        keys = [k for k in data.files if k.startswith("Gs/G_synthesis/") and k.endswith("/StyleMod/weight")]
+        for picked in (list(range(G.num_ws)), [0, 1, 2, 3]):
+            weights = [data[k].T for k in keys if w_index(k) in picked]  # TF stores [w_dim, 2C]
+            ref_vecs, ref_vals = _numpy_sefa(weights, 8)
+            vecs, vals, _ = sefa(G, picked)
+            np.testing.assert_allclose(vals[:8], ref_vals, rtol=1e-6)
+            for i in range(8):
+                assert _cos(vecs[i], ref_vecs[i]) > 0.9999, (picked, i)
 
 
 def test_sefa_stylegan1_affines_and_cli(sg, models, tmp_path: Path) -> None:
