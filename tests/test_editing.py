@@ -295,7 +295,7 @@ def _hidden_labels(G, tmp_path: Path, n: int, continuous: bool) -> tuple[Path, n
     d = np.random.default_rng(42).normal(size=G.w_dim)
     d /= np.linalg.norm(d)
     w = seed_latents(G, list(range(n)), None).w[:, 0].double().numpy()
-    score = (w - w.mean(axis=0)) @ d
+    score = w @ d
     path = tmp_path / ("score.csv" if continuous else "sign.csv")
     with open(path, "w", newline="") as f:
         wr = csv.writer(f)
