@@ -9,10 +9,12 @@ refused before it can run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.checkpoint.unpickler import DATA_GLOBALS, allow, restricted_load
@@ -159,13 +161,100 @@ def discriminator_config_from_official(kw: dict[str, Any]) -> DiscriminatorConfi
     )
 
 
-SG3_CLASSES = {"SynthesisInput"}  # networks_stylegan3 only; its SynthesisLayer has `use_radial_filters`.
+def _num(value: Any) -> Any:
+    """A plain Python number from a state value (numpy scalars included); None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return None
+
+
+def _child(rec: Any, *names: str) -> PersistentRecord | None:
+    for name in names:
+        rec = rec.children.get(name) if isinstance(rec, PersistentRecord) else None
+    return rec if isinstance(rec, PersistentRecord) else None
+
+
+def _blocks(rec: PersistentRecord | None) -> list[PersistentRecord]:
+    return [c for c in (rec.children.values() if rec else []) if c.class_name.endswith("Block")]
+
+
+def _settings_from_state(rec: PersistentRecord, mapping: PersistentRecord | None) -> dict[str, Any]:
+    """What the stored modules say (fp16 blocks, conv clamp, mapping settings), whatever the kwargs omit.
+
+    stylegan3's trainer leaves num_fp16_res and conv_clamp out of the kwargs (its defaults are 4 and 256,
+    stylegan2-ada-pytorch's are 0 and None), so the state, not a guessed default, is the truth."""
+    out: dict[str, Any] = {}
+    blocks = _blocks(rec)
+    if blocks and all(isinstance(b.state.get("use_fp16"), bool) for b in blocks):
+        out["num_fp16_res"] = sum(b.state["use_fp16"] for b in blocks)
+    convs = [b.children[n] for b in blocks for n in ("conv0", "conv1") if n in b.children]
+    convs = [c for c in convs if isinstance(c, PersistentRecord) and "conv_clamp" in c.state]
+    if convs:
+        clamp = convs[0].state["conv_clamp"]
+        out["conv_clamp"] = None if clamp is None else _num(clamp)
+        if clamp is not None and out["conv_clamp"] is None:
+            del out["conv_clamp"]
+    if mapping is not None:
+        for key, attr in (("map_layers", "num_layers"), ("w_avg_beta", "w_avg_beta")):
+            if _num(mapping.state.get(attr)) is not None:
+                out[key] = _num(mapping.state[attr])
+        fc0 = _child(mapping, "fc0")
+        if fc0 is not None and _num(fc0.state.get("bias_gain")) is not None:
+            out["map_lr_multiplier"] = _num(fc0.state["bias_gain"])
+    return out
+
+
+def _fp16_blocks(num_fp16_res: int, img_resolution: int) -> int:
+    """How many blocks run in fp16 for a num_fp16_res (the official rule, which floors at 8 px)."""
+    log2 = int(np.log2(img_resolution))
+    first = max(2 ** (log2 + 1 - num_fp16_res), 8)
+    return sum(2**i >= first for i in range(2, log2 + 1))
+
+
+def _corrected(cfg: Any, found: dict[str, Any]) -> Any:
+    """cfg with the stored settings, keeping the kwargs' num_fp16_res when it means the same blocks."""
+    n = found.pop("num_fp16_res", None)
+    if n is not None and _fp16_blocks(cfg.num_fp16_res, cfg.img_resolution) != n:
+        found["num_fp16_res"] = n
+    return dataclasses.replace(cfg, **found)
+
+
+def generator_config_from_record(rec: PersistentRecord) -> GeneratorConfig:
+    """The official kwargs, corrected by what the stored modules hold."""
+    cfg = generator_config_from_official(rec.init_kwargs)
+    return _corrected(cfg, _settings_from_state(_child(rec, "synthesis"), _child(rec, "mapping")))
+
+
+def discriminator_config_from_record(rec: PersistentRecord) -> DiscriminatorConfig | None:
+    cfg = discriminator_config_from_official(rec.init_kwargs)
+    if cfg is None:
+        return None
+    found = _settings_from_state(rec, _child(rec, "mapping"))
+    found.pop("w_avg_beta", None)
+    found.pop("map_lr_multiplier", None)
+    mbstd = _child(rec, "b4", "mbstd")
+    if mbstd is not None:
+        group = mbstd.state.get("group_size")
+        if group is None or _num(group) is not None:
+            found["mbstd_group_size"] = None if group is None else _num(group)
+        if _num(mbstd.state.get("num_channels")) is not None:
+            found["mbstd_num_channels"] = _num(mbstd.state["num_channels"])
+    return _corrected(cfg, found)
+
+
+# Only networks_stylegan3 (alias-free) has these: its input layer class, and its layer/kwarg names.
+SG3_CLASSES = {"SynthesisInput"}
+SG3_KEYS = {"is_critically_sampled", "down_radial", "use_radial_filters", "magnitude_ema_beta", "conv_kernel"}
 
 
 def _check_stylegan2(record: PersistentRecord, path: str | os.PathLike) -> None:
-    """StyleGAN3 (alias-free) generators share class names with StyleGAN2 ones; tell them apart by content."""
+    """StyleGAN3 generators share class names with StyleGAN2 ones; tell them apart by their content."""
     for rec in record.walk():
-        if rec.class_name in SG3_CLASSES or "use_radial_filters" in rec.state:
+        if rec.class_name in SG3_CLASSES or SG3_KEYS & (set(rec.state) | set(rec.init_kwargs)):
             raise SGError(
                 f"{path}: this is a StyleGAN3 (alias-free) generator, which sg does not support; "
                 "StyleGAN2 networks, including those in stylegan3 pickles, are supported"
@@ -185,11 +274,9 @@ def checkpoint_from_official_pickle(path: str | os.PathLike):
         raise SGError(f"{path}: not an official StyleGAN network pickle (no G_ema network found)")
     g_rec: PersistentRecord = top["G_ema"]
     _check_stylegan2(g_rec, path)
-    g_config = generator_config_from_official(g_rec.init_kwargs)
+    g_config = generator_config_from_record(g_rec)
     d_rec = top.get("D")
-    d_config = (
-        discriminator_config_from_official(d_rec.init_kwargs) if isinstance(d_rec, PersistentRecord) else None
-    )
+    d_config = discriminator_config_from_record(d_rec) if isinstance(d_rec, PersistentRecord) else None
     tensors = {f"G_ema.{k}": v for k, v in g_rec.state_dict().items()}
     if isinstance(top.get("G"), PersistentRecord):
         tensors.update({f"G.{k}": v for k, v in top["G"].state_dict().items()})

@@ -170,9 +170,25 @@ def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
     return text.encode("latin1")
 
 
+def _bytes_like(kind: type) -> Any:
+    """bytes() / bytearray(data[, 'latin-1']) as protocols <= 4 write them; never bytes(huge_int)."""
+
+    def build(data: Any = b"", encoding: Any = None) -> Any:
+        if isinstance(data, str) and encoding in ("latin1", "latin-1"):
+            data = data.encode("latin1")
+        if not isinstance(data, (bytes, bytearray)):
+            raise refuse(f"{kind.__name__}() built from {type(data).__name__}")
+        return kind(data)
+
+    return build
+
+
 CONTAINER_GLOBALS: dict[GlobalKey, Any] = {("collections", "OrderedDict"): OrderedDict}
 for _mod in ("builtins", "__builtin__"):
     CONTAINER_GLOBALS.update({(_mod, "set"): set, (_mod, "frozenset"): frozenset, (_mod, "slice"): slice})
+    CONTAINER_GLOBALS.update(
+        {(_mod, "bytes"): _bytes_like(bytes), (_mod, "bytearray"): _bytes_like(bytearray)}
+    )
 for _mod in ("_codecs", "codecs"):
     CONTAINER_GLOBALS[(_mod, "encode")] = _latin1_bytes
 
