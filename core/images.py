@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.errors import SGError
 from core.fileio import atomic_output
 
-__all__ = ["to_uint8", "save_png", "make_grid", "load_image"]
+__all__ = ["to_uint8", "save_png", "save_image", "make_grid", "load_image"]
 
 ArrayLike = torch.Tensor | np.ndarray
 
@@ -43,13 +44,37 @@ def _as_hwc_uint8(arr: ArrayLike) -> np.ndarray:
     return a
 
 
+def _verify_image(size: tuple[int, int]) -> Callable[[str], None]:
+    """A check that the written file decodes fully at the expected size (a full disk can leave a stub)."""
+
+    def verify(tmp: str) -> None:
+        with Image.open(tmp) as im:
+            im.load()
+            if im.size != size:
+                raise ValueError(f"decodes as {im.size[0]}x{im.size[1]}, expected {size[0]}x{size[1]}")
+
+    return verify
+
+
 def save_png(image: ArrayLike, path: str | os.PathLike[str]) -> Path:
-    """Write an [H,W,C] uint8 image as PNG ('L' for C==1, RGB for 3, RGBA for 4) via temp file + replace."""
+    """Write an [H,W,C] uint8 image as PNG ('L' for C==1, RGB for 3, RGBA for 4): temp file, read back,
+    replace."""
+    return save_image(image, path, "PNG")
+
+
+def save_image(image: ArrayLike, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """PNG, or JPEG at quality 95 (by `fmt`, else by the suffix), written atomically and read back first."""
     path = Path(path)
+    fmt = fmt or {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise SGError(f"unsupported image type {path.suffix!r}; use .png or .jpg")
     a = np.ascontiguousarray(_as_hwc_uint8(image))
+    if fmt == "JPEG" and a.ndim == 3 and a.shape[2] == 4:
+        a = np.ascontiguousarray(a[:, :, :3])  # JPEG has no alpha
     pil = Image.fromarray(a)  # uint8 [H,W] -> 'L', [H,W,3] -> 'RGB', [H,W,4] -> 'RGBA'
-    with atomic_output(path) as f:
-        pil.save(f, format="PNG")
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    with atomic_output(path, verify=_verify_image(pil.size)) as f:
+        pil.save(f, format=fmt, **options)
     return path
 
 

@@ -2,7 +2,8 @@
 'mp4v' (MPEG-4 Part 2: plays in VLC, ffmpeg and most desktop players, but not in most web browsers).
 
 The pip OpenCV wheels usually lack an H.264 encoder, so expect mp4v. The file is written under a temp
-name and renamed on success, so an interrupted render never replaces a previous video with a stub.
+name, opened again and its frames counted, and only then renamed over the target: OpenCV's writer reports
+no write errors, so without that check a full disk would put an unreadable video over a good one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from types import TracebackType
 
 import numpy as np
 
-from core.errors import SGError
+from core import validate
+from core.errors import OutputError, SGError, os_cause, os_error
+from core.fileio import check_output_file, make_output_dir
 
 __all__ = ["CODECS", "Mp4Writer"]
 
@@ -43,6 +46,15 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(fd)
 
 
+def _disk_full(path: Path) -> bool:
+    """Whether the file system holding `path` has (almost) no space left: OpenCV never says so itself."""
+    try:
+        st = os.statvfs(path.parent)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
 class Mp4Writer:
     """Write RGB ([H,W,3]) or grayscale ([H,W] / [H,W,1]) uint8 frames to an .mp4; ``codec`` says which
     encoder was used. Use as a context manager: the video appears at ``path`` only on a clean exit."""
@@ -50,15 +62,19 @@ class Mp4Writer:
     def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int) -> None:
         import cv2
 
-        if fps <= 0:
-            raise SGError(f"--fps must be > 0 (got {fps})")
-        self.path = Path(path)
+        validate.fps("--fps", fps)
+        self.path = check_output_file(path)
         self.size = (int(width), int(height))
         self.frames = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_output_dir(self.path.parent)
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.mp4")
         self._writer = None
         self.fourcc = self.codec = ""
+        try:  # OpenCV would only say "cannot open": find a read-only folder or a full disk here
+            with open(self._tmp, "wb"):
+                pass
+        except OSError as exc:
+            raise os_error(exc, self.path) from None
         for fourcc, name in CODECS:
             with _quiet_native_stderr():
                 writer = cv2.VideoWriter(
@@ -91,13 +107,44 @@ class Mp4Writer:
         self.frames += 1
 
     def close(self) -> Path:
-        """Finish the file and move it into place."""
+        """Finish the file, check that it opens with every frame, and only then move it into place."""
         self._writer.release()
-        if self.frames == 0 or not self._tmp.exists():
+        try:
+            if self.frames == 0 or not self._tmp.exists():
+                raise SGError(f"no frames were written to {self.path}")
+            self._verify()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
             self._remove_tmp()
-            raise SGError(f"no frames were written to {self.path}")
-        os.replace(self._tmp, self.path)
+            raise OutputError(f"cannot write {self.path}: {os_cause(exc)}; nothing was replaced") from None
+        except BaseException:
+            self._remove_tmp()
+            raise
         return self.path
+
+    def _verify(self) -> None:
+        """The temp video must open and hold as many frames as were written, at the right size."""
+        import cv2
+
+        problem = None
+        with _quiet_native_stderr():  # ffmpeg prints "moov atom not found" for a stub; we say it in words
+            cap = cv2.VideoCapture(str(self._tmp))
+        try:
+            if not cap.isOpened():
+                problem = "it does not open as a video"
+            else:
+                count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+                with _quiet_native_stderr():
+                    ok, frame = cap.read()
+                if count != self.frames:
+                    problem = f"it holds {count} of {self.frames} frames"
+                elif not ok or (frame.shape[1], frame.shape[0]) != self.size:
+                    problem = "its first frame does not decode"
+        finally:
+            cap.release()
+        if problem is not None:
+            cause = "no space left on the device" if _disk_full(self._tmp) else problem
+            raise OutputError(f"cannot write {self.path}: {cause}; nothing was replaced")
 
     def abort(self) -> None:
         """Drop the partial file, leaving any previous video at ``path`` untouched."""

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import SGError
-from core.fileio import atomic_output
 from core.generate import MAX_SEED, NOISE_MODES, choose_device
 
 __all__ = [
@@ -134,19 +133,7 @@ def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
 
 
 def save_image(image: np.ndarray | torch.Tensor, path: str | os.PathLike[str]) -> Path:
-    """PNG via core.images.save_png; .jpg/.jpeg via PIL at quality 95 (atomically, like save_png)."""
-    from PIL import Image
+    """PNG, or .jpg/.jpeg at quality 95: core.images.save_image (temp file, read back, replace)."""
+    from core.images import save_image as _save
 
-    from core.images import save_png
-
-    path = Path(path)
-    if path.suffix.lower() == ".png":
-        return save_png(image, path)
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        raise SGError(f"unsupported image type {path.suffix!r}; use .png or .jpg")
-    a = image.cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    with atomic_output(path) as f:
-        Image.fromarray(np.ascontiguousarray(a)).save(f, format="JPEG", quality=95)
-    return path
+    return _save(image, path)

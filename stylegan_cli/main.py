@@ -7,8 +7,8 @@ import sys
 
 import typer
 
-from core.cpu import keep_freed_memory
-from core.errors import SGError
+from core.cpu import keep_freed_memory, share_cpu
+from core.errors import SGError, os_error
 
 app = typer.Typer(
     name="sg",
@@ -43,17 +43,27 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+def _fail(message: str, code: int) -> None:
+    """Print one red `error: ...` line (newlines folded, so it stays one line) and exit with `code`."""
+    line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Entry point: Typer handles usage errors; our SGError becomes one red line and a non-zero exit."""
+    """Entry point: Typer handles usage errors; our SGError, and any OSError or MemoryError that reaches
+    here, become one red line and a non-zero exit."""
     keep_freed_memory()  # only with SG_KEEP_MALLOC=1 here; sg train turns it on for CPU (core/cpu.py)
+    share_cpu()  # threads: the cores divided among the sg processes running now (core/cpu.py)
     try:
         app()
     except SGError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(exc.exit_code)
-    except FileNotFoundError as exc:
-        typer.secho(f"error: file not found: {exc.filename or exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:  # a file-system failure no writer translated: still one line naming the path
+        action = "cannot read" if isinstance(exc, FileNotFoundError) else "file system error on"
+        _fail(str(os_error(exc, action=action)), 2)
+    except MemoryError:
+        _fail("out of memory (try a smaller --batch, or close other programs)", 3)
     except KeyboardInterrupt:
         typer.secho("interrupted", fg=typer.colors.YELLOW, err=True)
         sys.exit(130)

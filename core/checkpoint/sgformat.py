@@ -7,8 +7,11 @@ states, ...). Metadata holds `format`, `format_version`, `G_config`, `D_config`,
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from core import validate
 from core.errors import SGError
 from core.fileio import atomic_write
 from core.networks import (
@@ -83,7 +87,24 @@ def save_checkpoint(
     if kimg is not None:
         meta["kimg"] = repr(float(kimg))
     meta.update(extra_meta or {})
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def write(tmp: str) -> None:
+        try:
+            save_file(tensors, tmp, metadata=meta)
+        except SafetensorError as exc:  # the Rust writer wraps OS errors: keep their errno for the message
+            m = re.search(r"os error (\d+)", str(exc))
+            raise OSError(int(m.group(1)) if m else errno.EIO, str(exc)) from None
+
+    def verify(tmp: str) -> None:
+        """Every tensor and the metadata are there, with the sizes written (a full disk truncates)."""
+        with safe_open(tmp, framework="pt", device="cpu") as f:
+            if set(f.keys()) != set(tensors) or (f.metadata() or {}) != meta:
+                raise ValueError("tensors or metadata differ from what was written")
+            for k in tensors:
+                if list(f.get_slice(k).get_shape()) != list(tensors[k].shape):
+                    raise ValueError(f"tensor {k} has the wrong shape")
+
+    atomic_write(path, write, verify)
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -123,6 +144,41 @@ def load_state(
     module.load_state_dict(state, strict=True)
 
 
+def estimated_params(config: GeneratorConfig | DiscriminatorConfig) -> int:
+    """A lower estimate of a network's weight count from its config alone (3x3 convs, affine layers,
+    mapping MLP), cheap enough to check before anything is allocated."""
+    import math
+
+    res = config.img_resolution
+    width = max(
+        getattr(config, "w_dim", 0) or 0,
+        getattr(config, "z_dim", 0) or 0,
+        config.cmap_dim or 0 if isinstance(config, DiscriminatorConfig) else 0,
+    )
+    total = config.map_layers * width * width + config.c_dim * max(width, 1)
+    for k in range(2, int(math.log2(res)) + 1):
+        c = config.channels(2**k)
+        total += 18 * c * c + 3 * width * c
+    return total
+
+
+def check_config_size(
+    config: GeneratorConfig | DiscriminatorConfig,
+    state: dict[str, torch.Tensor],
+    what: str,
+    path: str | os.PathLike,
+) -> None:
+    """Refuse a config that describes a far larger network than the file's weights before building it
+    (crafted metadata such as an absurd channel_max would otherwise allocate gigabytes first)."""
+    held = sum(t.numel() for t in state.values())
+    need = estimated_params(config)
+    if need > 4 * held + 1_000_000:
+        raise SGError(
+            f"{path}: the {what} config describes about {need:,} weights but the file holds {held:,} "
+            "(damaged or crafted metadata)"
+        )
+
+
 def networks_from_tensors(
     tensors: dict[str, torch.Tensor],
     g_config: GeneratorConfig,
@@ -134,6 +190,9 @@ def networks_from_tensors(
     g_ema_state = split_prefix(tensors, g_ema_prefix)
     if not g_ema_state:
         raise SGError(f"{path}: holds no generator weights (no '{g_ema_prefix}.*' tensors)")
+    check_config_size(g_config, g_ema_state, "generator", path)
+    if d_config is not None and split_prefix(tensors, "D"):
+        check_config_size(d_config, split_prefix(tensors, "D"), "discriminator", path)
     G_ema = build_generator(g_config)
     load_state(G_ema, g_ema_state, "G_ema", path)
     G = None
@@ -149,6 +208,45 @@ def networks_from_tensors(
     return G_ema.eval().requires_grad_(False), G, D
 
 
+def config_from_meta(meta: dict[str, str], key: str, cls: type, path: str | os.PathLike):
+    """A network config from its JSON metadata entry: types, ranges and known fields, one line each."""
+    try:
+        raw = json.loads(meta[key])
+    except KeyError:
+        raise SGError(f"{path}: checkpoint metadata lacks '{key}'") from None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise SGError(f"{path}: checkpoint metadata '{key}' is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise SGError(f"{path}: checkpoint metadata '{key}' must be a JSON object")
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    for name, value in raw.items():
+        if name in fields and not validate.fits_type(value, fields[name]):
+            raise SGError(f"{path}: '{key}.{name}' has the wrong type ({type(value).__name__}: {value!r})")
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_CONFIG_INT:
+            raise SGError(f"{path}: '{key}.{name}' is out of range (0..{MAX_CONFIG_INT}, got {value})")
+        if isinstance(value, list) and len(value) > 64:
+            raise SGError(f"{path}: '{key}.{name}' is a list of {len(value)} items (at most 64)")
+    try:
+        return cls.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise SGError(f"{path}: checkpoint metadata '{key}' is damaged ({exc})") from None
+
+
+MAX_CONFIG_INT = 1 << 20  # widths, depths, classes, resolutions: far above any real network
+
+
+def _meta_number(meta: dict[str, str], key: str, kind: type, path: str | os.PathLike, default):
+    """A number stored as text in the metadata (format_version, kimg); damaged text is one line."""
+    if key not in meta:
+        return default
+    try:
+        value = kind(meta[key])
+    except (TypeError, ValueError):
+        raise SGError(f"{path}: checkpoint metadata '{key}' is not a number ({meta[key]!r})") from None
+    validate.finite(f"{path}: checkpoint metadata '{key}'", value)
+    return value
+
+
 def load_sg_safetensors(path: str | os.PathLike) -> Checkpoint:
     tensors, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
@@ -157,20 +255,22 @@ def load_sg_safetensors(path: str | os.PathLike) -> Checkpoint:
 
             return checkpoint_from_official_tensors(tensors, meta, path)
         raise SGError(f"{path}: safetensors file without sg metadata (not an sg checkpoint)")
-    version = int(meta.get("format_version", "0"))
+    version = _meta_number(meta, "format_version", int, path, 0)
     if version > FORMAT_VERSION:
         raise SGError(
             f"{path}: checkpoint format version {version} is newer than this sg "
             f"({FORMAT_VERSION}); upgrade sg"
         )
+    g_config = config_from_meta(meta, "G_config", GeneratorConfig, path)
+    d_config = config_from_meta(meta, "D_config", DiscriminatorConfig, path) if "D_config" in meta else None
     try:
-        g_config = GeneratorConfig.from_dict(json.loads(meta["G_config"]))
-        d_config = DiscriminatorConfig.from_dict(json.loads(meta["D_config"])) if "D_config" in meta else None
         training_state = json.loads(meta.get("training_state", "{}"))
-    except (KeyError, json.JSONDecodeError, TypeError) as exc:
-        raise SGError(f"{path}: checkpoint metadata is damaged ({exc})") from None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise SGError(f"{path}: checkpoint metadata 'training_state' is not valid JSON ({exc})") from None
+    if not isinstance(training_state, dict):
+        raise SGError(f"{path}: checkpoint metadata 'training_state' must be a JSON object")
     G_ema, G, D = networks_from_tensors(tensors, g_config, d_config, path)
-    kimg = float(meta["kimg"]) if "kimg" in meta else None
+    kimg = _meta_number(meta, "kimg", float, path, None)
     return Checkpoint(
         G_ema=G_ema,
         g_config=g_config,

@@ -18,8 +18,8 @@ from torch import nn
 
 from core.checkpoint import save_checkpoint
 from core.checkpoint.snapshots import snapshot_name
-from core.cpu import keep_freed_memory
-from core.errors import SGError
+from core.cpu import keep_freed_memory, rebalance_cpu
+from core.errors import OutputError, SGError
 from core.training.ada import LEAK_P, AdaController
 from core.training.augment import AugmentPipe, small_dataset_hint
 from core.training.distributed import (
@@ -46,6 +46,8 @@ from core.training.snapshot import (
     optimizer_state,
     prune_snapshots,
     restore_rng,
+    saved_status,
+    unsaved_error,
 )
 
 ADAM_BETAS = (0.0, 0.99)
@@ -139,7 +141,11 @@ def train(opts: TrainOptions | RunConfig, console: Console | None = None) -> Tra
             plan = open_run(opts)
         else:
             plan = plan_run(opts, ctx.world_size, ctx.device.type, progress=ctx.is_main and opts.progress)
-        result = Trainer(plan, ctx, console).run()
+        trainer = Trainer(plan, ctx, console)
+        try:
+            result = trainer.run()
+        except (OSError, OutputError) as exc:  # disk full, read-only...: say what is safe and how to resume
+            raise unsaved_error(exc, trainer.last_snapshot) from None
         clean = True
         return result
     finally:
@@ -252,6 +258,10 @@ class Trainer:
                 f"training diverged at kimg {self.cur_nimg / 1000:.3f}: {what} became NaN/Inf "
                 f"(try a lower --lr or a higher --gamma); {where}"
             )
+
+    def _interrupted_status(self) -> str:
+        """What a second Ctrl-C leaves behind (core.training.signals)."""
+        return f"kimg {self.cur_nimg / 1000:.3f} was not saved; {saved_status(self.last_snapshot)}"
 
     def _save_snapshot(self) -> Path | None:
         if not self.ctx.is_main:
@@ -379,10 +389,11 @@ class Trainer:
         timer = Timer()
         stopped_by = None
         try:
-            with StopRequest() as stop:
+            with StopRequest(self._interrupted_status) as stop:
                 while True:
                     real_u8, real_labels = next(batches)
                     self.step(real_u8, real_labels)
+                    rebalance_cpu()  # another sg started or ended: take a fair share of the cores
                     if monitor is not None:
                         monitor.step(self.cur_nimg / 1000)
                     done = self.cur_nimg >= total_nimg

@@ -116,6 +116,7 @@ class TrainOptions:
 
     def validate(self) -> None:
         """One-line errors for values that can never work (checked before any data is opened)."""
+        self._edge_checks()
         checks = [
             (self.loss in LOSS_KINDS, f"--loss must be one of {', '.join(LOSS_KINDS)} (got {self.loss!r})"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
@@ -139,6 +140,18 @@ class TrainOptions:
             if not ok:
                 raise SGError(message)
 
+    def _edge_checks(self) -> None:
+        """Finite numbers, sizes >= 1, a seed in 0..2^32-1 and a device that exists (core.validate)."""
+        from core import validate
+
+        for name, option in _NUMBERS.items():
+            validate.finite(option, getattr(self, name))
+        for name, option in _SIZES.items():
+            validate.at_least(option, getattr(self, name), 1)
+        validate.seed("--seed", self.seed)
+        if self.device is not None:
+            validate.device("--device", self.device)
+
     def _augment_checks(self) -> list[tuple[bool, str]]:
         from core.training.augment import AUGPIPES
 
@@ -154,6 +167,30 @@ class TrainOptions:
             (self.aug != "noaug" or not p, f"--p {p} makes no sense with --aug noaug"),
             (self.freezed >= 0, f"--freezed must be >= 0 (got {self.freezed})"),
         ]
+
+
+# Options that must be finite numbers, and sizes that must be >= 1 (field -> option name).
+_NUMBERS = {
+    "kimg": "--kimg",
+    "snap": "--snap",
+    "tick": "--tick",
+    "gamma": "--gamma",
+    "lr": "--lr",
+    "ema_kimg": "--ema",
+    "target": "--target",
+    "ada_kimg": "--ada-kimg",
+    "p": "--p",
+    "p_max": "--p-max",
+}
+_SIZES = {
+    "cbase": "--cbase",
+    "cmax": "--cmax",
+    "map_depth": "--map-depth",
+    "mbstd_group": "--mbstd-group",
+    "resolution": "--resolution",
+    "r1_interval": "--r1-interval",
+    "pl_interval": "--pl-interval",
+}
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,14 @@ def _check_fits(config: RunConfig, ck: Checkpoint | None) -> None:
             f"{config.dataset_path}: {config.num_images} images are too few for a batch of {config.batch}; "
             f"add images or lower --batch"
         )
+    from core import validate
+
+    validate.group_divides("--mbstd-group", config.mbstd_group, config.batch_gpu)
+    if config.cbase < config.resolution:  # channels at r are cbase // r: none at the top layers
+        raise SGError(
+            f"--cbase {config.cbase} leaves no channels at {config.resolution} px; "
+            f"use --cbase >= {config.resolution}"
+        )
     if ck is not None and ck.g_config.c_dim != config.c_dim:
         have = ck.g_config.c_dim
         raise SGError(

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import validate
 from core.checkpoint import Checkpoint, load_checkpoint
 from core.checkpoint.snapshots import list_snapshots, newest_snapshot
-from core.errors import SGError
+from core.errors import OutputError, SGError, os_error
+from core.fileio import make_output_dir
 
 RUN_DIR_RE = re.compile(r"^(\d{5,})-")
 
@@ -26,17 +28,32 @@ RUN_DIR_RE = re.compile(r"^(\d{5,})-")
 
 
 def next_run_dir(outdir: str | Path, desc: str) -> Path:
-    """Create `outdir/NNNNN-desc`, numbered one past the highest existing run (as the official trainer)."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    """Create `outdir/NNNNN-desc`, numbered one past the highest existing run (as the official trainer).
+    A file where the folder should be, or a read-only or full disk, is one line (core.fileio)."""
+    outdir = make_output_dir(outdir)
     while True:
-        ids = [int(m.group(1)) for p in outdir.iterdir() if (m := RUN_DIR_RE.match(p.name)) and p.is_dir()]
+        ids = [int(m.group(1)) for p in outdir.iterdir() if (m := RUN_DIR_RE.match(p.name))]
         run_dir = outdir / f"{max(ids, default=-1) + 1:05d}-{desc}"
         try:
             run_dir.mkdir()
             return run_dir
         except FileExistsError:  # another run took the number first
             continue
+        except OSError as exc:
+            raise os_error(exc, run_dir, "cannot create the run folder") from None
+
+
+def saved_status(last_snapshot: Path | None) -> str:
+    """What a stopped or failed run leaves to continue from, and the command that continues it."""
+    if last_snapshot is None:
+        return "no snapshot had been written yet, so the run must start again"
+    return f"last good snapshot: {last_snapshot} (intact); resume with: sg train --resume {last_snapshot}"
+
+
+def unsaved_error(exc: BaseException, last_snapshot: Path | None) -> OutputError:
+    """A file-system failure during training as one line: what failed, and what is safe to resume."""
+    cause = str(os_error(exc)) if isinstance(exc, OSError) else str(exc)
+    return OutputError(f"{cause}; {saved_status(last_snapshot)}")
 
 
 def sanitize(name: str) -> str:
@@ -144,6 +161,54 @@ def is_training_snapshot(ck: Checkpoint) -> bool:
 
 
 def load_resume(path: str | Path) -> tuple[Path, Checkpoint]:
-    """The resolved model file and its checkpoint, on CPU."""
+    """The resolved model file and its checkpoint, on CPU; a training snapshot's state is checked here,
+    so an edited or damaged one is one line naming the field, not a KeyError deep in the trainer."""
     p = resolve_resume_path(path)
-    return p, load_checkpoint(p, "cpu")
+    ck = load_checkpoint(p, "cpu")
+    if is_training_snapshot(ck):
+        check_training_state(ck, p)
+    return p, ck
+
+
+MAX_NIMG = 10**13  # far beyond any real run (the official FFHQ runs stop at 25,000 kimg)
+
+
+def check_training_state(ck: Checkpoint, path: Path) -> None:
+    """Types and ranges of what the trainer reads back: counters, optimiser groups, stored options."""
+    import dataclasses
+
+    from core.training.options import RunConfig, TrainOptions
+
+    ts = ck.training_state
+
+    def bad(field: str, what: str) -> SGError:
+        return SGError(f"{path}: training_state field '{field}' {what} (the snapshot was edited or damaged)")
+
+    for name in ("cur_nimg", "batch_idx"):
+        v = ts.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_NIMG:
+            raise bad(name, f"must be an integer within 0..{MAX_NIMG}, got {v!r}")
+    ws = ts.get("world_size", 1)
+    if isinstance(ws, bool) or not isinstance(ws, int) or ws < 1:
+        raise bad("world_size", f"must be an integer >= 1, got {ws!r}")
+    optim = ts.get("optim")
+    if not isinstance(optim, dict):
+        raise bad("optim", "is missing or not an object")
+    for name in ("G", "D"):
+        groups = optim.get(name, {}).get("param_groups") if isinstance(optim.get(name), dict) else None
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise bad(f"optim.{name}.param_groups", "is missing or not a list of objects")
+    for key in ck.state_tensors:
+        if key.startswith("optim."):
+            parts = key.split(".", 3)
+            if len(parts) < 4 or not parts[2].isdigit():
+                raise bad("state tensors", f"have a malformed optimiser entry {key!r}")
+    if "loss.pl_mean" not in ck.state_tensors:
+        raise bad("state tensors", "lack 'loss.pl_mean'")
+    for name in ("rng", "options"):
+        if not isinstance(ts.get(name, {}), dict):
+            raise bad(name, "is not an object")
+    annotations = {f.name: str(f.type) for cls in (RunConfig, TrainOptions) for f in dataclasses.fields(cls)}
+    for key, value in ts.get("options", {}).items():
+        if key in annotations and not validate.fits_type(value, annotations[key]):
+            raise bad(f"options.{key}", f"has the wrong type ({type(value).__name__}: {value!r})")
