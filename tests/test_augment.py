@@ -108,6 +108,19 @@ def test_bilinear_sampler_matches_grid_sample():
     torch.testing.assert_close(bilinear_sample(x, xs, ys), ref, atol=1e-5, rtol=0)
 
 
+def test_polyphase_resamplers_equal_the_fir_ops():
+    """The fast 2x up/down filters of the geometric path give upsample2d / downsample2d's values."""
+    from core.ops.fir import downsample2d, upsample2d
+    from core.training.augment_ops import downsample2x, upsample2x
+
+    f = geometric_filter()
+    x = images(n=2, size=14)
+    torch.testing.assert_close(upsample2x(x, f), upsample2d(x, f, up=2), atol=2e-6, rtol=0)
+    y = torch.randn(2, 3, 40, 36)
+    ref = downsample2d(y, f, down=2, padding=-6, flip_filter=True)
+    torch.testing.assert_close(downsample2x(y, f, padding=-6), ref, atol=2e-6, rtol=0)
+
+
 def test_resampling_an_integer_translation_is_exact_in_the_interior():
     """The orthogonal sym6 filter pair makes up -> shift -> down a perfect reconstruction: this pins down the
     half-pixel conventions of the padding, the upsampling and the sampling grid."""

@@ -125,9 +125,10 @@ class TrainingMonitor:
                     self.tb.add_scalar(k, v, global_step=step)
             self.tb.flush()
         losses = "  ".join(f"{k.split('/')[1]} {record[k]:.3f}" for k in self.LOSS_KEYS if k in record)
-        if "aug/p" in record:  # ADA: the strength and the overfitting heuristic it follows
-            rt = f"  r_t {record['signs/real']:.2f}" if "signs/real" in record else ""
-            losses += f"  p {record['aug/p']:.3f}{rt}"
+        if "aug/p" in record:  # the augmentation strength, and r_t = E[sign(D(real))], which ADA follows
+            losses += f"  p {record['aug/p']:.3f}"
+        if "signs/real" in record:
+            losses += f"  r_t {record['signs/real']:.2f}"
         mem = f"  mem {record['gpu_mem_gb']:.1f} GB" if record.get("gpu_mem_gb") is not None else ""
         rate = f"{record['s_per_kimg']:.1f} s/kimg  {record['img_per_s']:.0f} img/s"
         eta = record.get("eta_s")
