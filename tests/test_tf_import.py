@@ -317,3 +317,117 @@ def test_buffer_of_a_network_pickle_is_not_a_tf_one(tmp_path):
     pickle.dump({"G_ema": None}, buf)
     p.write_bytes(buf.getvalue())
     assert not is_tf_pickle(p)
+
+
+# ---- training ----------------------------------------------------------------------------------------------
+
+
+def test_training_starts_from_a_stylegan1_tf_pickle_then_resumes(pickles, tmp_path):
+    """`sg train --resume karras2019stylegan-*.pkl`: G, D and Gs from the file, kimg 0, fresh optimisers;
+    it snapshots, and the run resumes from its snapshot like any other."""
+    from core.data.layout import write_prepared
+    from core.training import TrainOptions, train
+    from core.training.distributed import DistContext
+    from core.training.loop import Trainer
+    from core.training.setup import plan_run
+
+    rng = np.random.default_rng(0)
+    data = write_prepared(
+        tmp_path / "data32", rng.integers(0, 256, (16, 3, 32, 32), dtype=np.uint8), None, {}
+    )
+    pkl = pickles["sg1_32_tiny", "p4-np1"]
+    opts = dict(data=str(data), outdir=str(tmp_path / "runs"), cfg="tiny", batch=4, progress=False, seed=0)
+    plan = plan_run(TrainOptions(resume=str(pkl), kimg=0.008, snap=0.004, tick=0.004, **opts))
+    assert not plan.continues and plan.config.arch == "stylegan1"
+    trainer = Trainer(plan, DistContext())
+    src = _load(pkl)
+    assert trainer.cur_nimg == 0 and not trainer.opt_G.state
+    for ours, theirs in ((trainer.G, src.G), (trainer.D, src.D), (trainer.G_ema, src.G_ema)):
+        for k, v in theirs.state_dict().items():
+            assert torch.equal(ours.state_dict()[k].cpu(), v), k
+    first = trainer.run()
+    ck = load_checkpoint(first.snapshot)
+    assert ck.kimg == pytest.approx(0.008)
+    assert (
+        ck.g_config.arch == "stylegan1" and ck.g_config.trunc_cutoff == 8 and ck.d_config.arch == "stylegan1"
+    )
+    moved = ck.D.fc.weight - src.D.fc.weight
+    assert 0 < moved.abs().max() < 0.5  # trained a little, from the official weights
+
+    resumed = train(TrainOptions(resume=str(first.run_dir), kimg=0.016, progress=False))
+    ck2 = load_checkpoint(resumed.snapshot)
+    assert ck2.kimg == pytest.approx(0.016) and ck2.training_state["cur_nimg"] == 16
+    assert ck2.d_config.arch == "stylegan1"
+
+
+def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_path):
+    """A label_size 3 StyleGAN1 file (the golden weights, widened where labels enter): w equals the official
+    G_mapping formula computed here in numpy, and D scores the given class's column (LabelSwitch)."""
+    rng = np.random.default_rng(5)
+    G, D, Gs = golden_networks(DATA, "sg1_32_tiny")
+    for net in (G, D, Gs, *G._state["components"].values(), *Gs._state["components"].values()):
+        net._state["static_kwargs"]["label_size"] = 3
+    label_w = rng.standard_normal((3, 32)).astype(np.float32)
+    for net in (G, Gs):
+        mapping = net._state["components"]["mapping"]
+        wide = [
+            (k, rng.standard_normal((64, 32)).astype(np.float32) if k == "Dense0/weight" else v)
+            for k, v in mapping._state["variables"]
+        ]
+        mapping._state["variables"] = [("LabelConcat/weight", label_w), *wide]
+    head = {"4x4/Dense1/weight": rng.standard_normal((32, 3)), "4x4/Dense1/bias": rng.standard_normal(3)}
+    D._state["variables"] = [
+        (k, head[k].astype(np.float32) if k in head else v) for k, v in D._state["variables"]
+    ]
+    path = tmp_path / "cond.pkl"
+    path.write_bytes(dumps((G, D, Gs), "p4-np1"))
+    ck = load_checkpoint(path)
+    assert ck.g_config.c_dim == 3 and ck.g_config.label_concat and ck.d_config.c_dim == 3
+
+    z = rng.standard_normal((2, 32)).astype(np.float32)
+    c = np.eye(3, dtype=np.float32)[[2, 0]]
+    tf = dict(Gs._state["components"]["mapping"]._state["variables"])
+    x = np.concatenate([z, c @ label_w], axis=1)
+    x = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True) + 1e-8)
+    for i in range(3):
+        W, b = tf[f"Dense{i}/weight"], tf[f"Dense{i}/bias"]
+        x = x @ (W * np.sqrt(2) / np.sqrt(W.shape[0]) * 0.01) + b * 0.01
+        x = np.maximum(x, 0.2 * x)
+    with torch.no_grad():
+        w = ck.G_ema.mapping(torch.from_numpy(z), torch.from_numpy(c))
+        torch.testing.assert_close(w[:, 0], torch.from_numpy(x).float(), atol=1e-5, rtol=1e-5)
+        img = torch.randn(2, 3, 32, 32)
+        scores = ck.D.out(ck.D.fc(ck.D.conv(ck.D.mbstd(ck.D.b8(ck.D.b16(ck.D.b32(ck.D.fromrgb(img))))))))
+        torch.testing.assert_close(ck.D(img, torch.from_numpy(c)), scores[:, [2, 0]].diagonal()[:, None])
+
+
+def test_conditional_stylegan2_pickle_maps_labels_and_leaves_its_d_out(tmp_path):
+    """StyleGAN2 TF: the same LabelConcat, lrelu gain after the bias; its label-switch D has no sg twin."""
+    rng = np.random.default_rng(6)
+    G, D, Gs = golden_networks(DATA, "sg2_32_tiny")
+    for net in (G, D, Gs, *G._state["components"].values(), *Gs._state["components"].values()):
+        net._state["static_kwargs"]["label_size"] = 2
+    label_w = rng.standard_normal((2, 32)).astype(np.float32)
+    for net in (G, Gs):
+        mapping = net._state["components"]["mapping"]
+        wide = [
+            (k, rng.standard_normal((64, 32)).astype(np.float32) if k == "Dense0/weight" else v)
+            for k, v in mapping._state["variables"]
+        ]
+        mapping._state["variables"] = [("LabelConcat/weight", label_w), *wide]
+    path = tmp_path / "cond2.pkl"
+    path.write_bytes(dumps((G, D, Gs), "np2"))
+    ck = load_checkpoint(path)
+    assert ck.D is None and "not imported" in ck.details["D"] and ck.G is not None
+    z = rng.standard_normal((2, 32)).astype(np.float32)
+    c = np.eye(2, dtype=np.float32)[[1, 0]]
+    tf = dict(Gs._state["components"]["mapping"]._state["variables"])
+    x = np.concatenate([z, c @ label_w], axis=1)
+    x = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True) + 1e-8)
+    for i in range(2):
+        W, b = tf[f"Dense{i}/weight"], tf[f"Dense{i}/bias"]
+        x = x @ (W / np.sqrt(W.shape[0]) * 0.01) + b * 0.01
+        x = np.maximum(x, 0.2 * x) * np.sqrt(2)
+    with torch.no_grad():
+        w = ck.G_ema.mapping(torch.from_numpy(z), torch.from_numpy(c))
+    torch.testing.assert_close(w[:, 0], torch.from_numpy(x).float(), atol=1e-5, rtol=1e-5)

@@ -270,10 +270,17 @@ class RunConfig:
             num_fp16_res=self.num_fp16_res,
             conv_clamp=self.conv_clamp,
         )
+        sg1 = self.arch == "stylegan1"  # NVIDIA's StyleGAN1: its D_basic, truncation cutoff 8, TF labels
         g = GeneratorConfig(
-            arch=self.arch, z_dim=self.z_dim, w_dim=self.w_dim, map_layers=self.map_depth, **common
+            arch=self.arch,
+            z_dim=self.z_dim,
+            w_dim=self.w_dim,
+            map_layers=self.map_depth,
+            trunc_cutoff=8 if sg1 else None,
+            label_concat=sg1,
+            **common,
         )
-        return g, DiscriminatorConfig(mbstd_group_size=self.mbstd_group, **common)
+        return g, DiscriminatorConfig(arch=self.arch, mbstd_group_size=self.mbstd_group, **common)
 
     def description(self) -> str:
         """The run directory's name after its number, as the official one: what ran on what."""
