@@ -222,7 +222,7 @@ def test_discriminator_shapes_label_switch_and_minibatch_stddev():
     D = tiny_d(16, c_dim=3).eval()
     img = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
-        scores = D.out(D.fc(D.conv(D.mbstd(D.b8(D.b16(D.fromrgb(img)))))))
+        scores = D.out(D.fc(D.conv(D.mbstd(D.b8(D.b16(img))))))
         assert scores.shape == (4, 3)
         c = torch.eye(3)[[0, 2, 1, 2]]
         torch.testing.assert_close(D(img, c), scores.gather(1, torch.tensor([[0], [2], [1], [2]])))
@@ -233,6 +233,9 @@ def test_discriminator_shapes_label_switch_and_minibatch_stddev():
         alone = torch.cat([D(img[i : i + 1], c[i : i + 1]) for i in range(4)])
         assert (alone - D(img, c)).abs().max() > 1e-6
     assert D.fc.weight.shape == (32, 32 * 16) and D.conv.weight.shape == (32, 33, 3, 3)
+    from core.training.freeze import frozen_parameters  # Freeze-D counts from the input, as for StyleGAN2
+
+    assert frozen_parameters(D, 3)[1] == ["b16.fromrgb", "b16.conv0", "b16.conv1"]
 
 
 def test_one_training_step_has_finite_gradients_everywhere():

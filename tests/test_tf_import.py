@@ -397,7 +397,7 @@ def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_pat
         w = ck.G_ema.mapping(torch.from_numpy(z), torch.from_numpy(c))
         torch.testing.assert_close(w[:, 0], torch.from_numpy(x).float(), atol=1e-5, rtol=1e-5)
         img = torch.randn(2, 3, 32, 32)
-        scores = ck.D.out(ck.D.fc(ck.D.conv(ck.D.mbstd(ck.D.b8(ck.D.b16(ck.D.b32(ck.D.fromrgb(img))))))))
+        scores = ck.D.out(ck.D.fc(ck.D.conv(ck.D.mbstd(ck.D.b8(ck.D.b16(ck.D.b32(img)))))))
         torch.testing.assert_close(ck.D(img, torch.from_numpy(c)), scores[:, [2, 0]].diagonal()[:, None])
 
 

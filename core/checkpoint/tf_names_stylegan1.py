@@ -84,7 +84,7 @@ def _dense(tf: str, ours: str) -> list[Rule]:
 def discriminator_rules(resolution: int) -> list[Rule]:
     """D_basic at lod 0 -> StyleGAN1Discriminator."""
     log2 = int(math.log2(resolution))
-    rules = _conv("FromRGB_lod0", "fromrgb")
+    rules = _conv("FromRGB_lod0", f"b{resolution}.fromrgb")
     for r in range(log2, 2, -1):
         res = 2**r
         rules += _conv(f"{res}x{res}/Conv0", f"b{res}.conv0") + _conv(

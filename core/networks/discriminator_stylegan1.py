@@ -69,15 +69,19 @@ class EqualDense(nn.Module):
 
 
 class DBlock(nn.Module):
-    """One resolution r > 4: Conv0, blur, Conv1_down."""
+    """One resolution r > 4: [FromRGB at the input resolution,] Conv0, blur, Conv1_down."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, img_channels: int = 0) -> None:
         super().__init__()
+        if img_channels:  # named as StyleGAN2's blocks, so Freeze-D counts layers the same way
+            self.fromrgb = EqualConv(img_channels, in_channels, 1)
         self.conv0 = EqualConv(in_channels, in_channels, 3)
         self.register_buffer("blur_filter", setup_filter(BLUR_FILTER))
         self.conv1 = EqualConv(in_channels, out_channels, 3, down=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "fromrgb"):
+            x = self.fromrgb(x)
         x = self.conv0(x)
         return self.conv1(upfirdn2d(x, self.blur_filter, padding=1))
 
@@ -91,9 +95,9 @@ class StyleGAN1Discriminator(nn.Module):
         self.c_dim, self.img_resolution, self.img_channels = cfg.c_dim, cfg.img_resolution, cfg.img_channels
         log2 = int(math.log2(cfg.img_resolution))
         self.block_resolutions = [2**i for i in range(log2, 2, -1)]
-        self.fromrgb = EqualConv(cfg.img_channels, cfg.channels(cfg.img_resolution), 1)
         for res in self.block_resolutions:
-            setattr(self, f"b{res}", DBlock(cfg.channels(res), cfg.channels(res // 2)))
+            rgb = cfg.img_channels if res == cfg.img_resolution else 0
+            setattr(self, f"b{res}", DBlock(cfg.channels(res), cfg.channels(res // 2), rgb))
         group = cfg.mbstd_group_size
         self.mbstd = MinibatchStdLayer(group, cfg.mbstd_num_channels) if group and group > 1 else None
         extra = cfg.mbstd_num_channels if self.mbstd is not None else 0
@@ -114,7 +118,7 @@ class StyleGAN1Discriminator(nn.Module):
     ) -> torch.Tensor:
         """`force_fp32` is accepted for interface parity: this network always runs in fp32, as official."""
         del force_fp32
-        x = self.fromrgb(img.to(torch.float32))
+        x = img.to(torch.float32)
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x)
         if self.mbstd is not None:
