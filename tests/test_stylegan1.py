@@ -262,6 +262,8 @@ def test_save_load_round_trip(tmp_path):
         a = ck.G_ema(z, noise_mode="const", truncation_psi=0.7)
         torch.testing.assert_close(a, G(z, noise_mode="const", truncation_psi=0.7), atol=0, rtol=0)
         torch.testing.assert_close(ck.D(a), D(a), atol=0, rtol=0)
+        assert ck.D.set_precision(torch.float16, on_cpu=True) is ck.D  # D_basic stays fp32
+        torch.testing.assert_close(ck.D(a), D(a), atol=0, rtol=0)
 
 
 def test_reduced_precision_blocks_stay_close_to_fp32(monkeypatch):
