@@ -270,53 +270,6 @@ class FastGenerator:
         return self.render(self.map(z, c, psi, cutoff), noise_mode=noise_mode)
 
 
-class SynthesisStep:
-    """One fixed-shape projection step: synthesis forward + `loss_fn(img)` + backward, compiled once.
-
-    Gradients land in `ws.grad` (and each noise map's `.grad`); the optimizer update stays with the caller.
-    `ws` may be [N, 1, w_dim] (W space, broadcast to every layer) or [N, num_ws, w_dim] (W+). Manual CUDA
-    graphs do not cover backward: with compile off, `cuda_graphs` is ignored here.
-    """
-
-    def __init__(
-        self,
-        fast: FastGenerator,
-        loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        noise_mode: str = "const",
-    ) -> None:
-        self.fast, self.noise_mode = fast, noise_mode
-        self.loss_fn = loss_fn if loss_fn is not None else _mean_square
-        opts = fast.options
-        graphs = opts.cuda_graphs and fast.device.type == "cuda"
-        self._graphs = False
-        self._loss: Callable[..., torch.Tensor] = self.loss
-        self.effective = dict(fast.effective, compile="off", cuda_graphs="off")
-        if opts.compile:
-            self._loss, self.effective["compile"], self._graphs = compile_fn(self.loss, opts, graphs)
-        if self._graphs:
-            self.effective["cuda_graphs"] = "compile"
-        elif opts.cuda_graphs:
-            self.effective["cuda_graphs"] = "off (needs CUDA)" if not graphs else "off (needs compile)"
-
-    def loss(self, ws: torch.Tensor, noise: Noise = None) -> torch.Tensor:
-        """The uncompiled forward: broadcast W to W+, synthesise, score."""
-        if ws.shape[1] == 1:
-            ws = ws.expand(-1, self.fast.num_ws, -1)
-        return self.loss_fn(self.fast.forward(ws, self.noise_mode, noise))
-
-    def __call__(self, ws: torch.Tensor, noise: Noise = None) -> torch.Tensor:
-        """Backpropagate the loss into the inputs' .grad (accumulating, like autograd); returns the loss."""
-        if self._graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-        loss = self._loss(ws, noise)
-        loss.backward()
-        return loss.detach().clone()
-
-
-def _mean_square(img: torch.Tensor) -> torch.Tensor:
-    return img.square().mean()
-
-
 def attach_fast_path(G: nn.Module, compile: bool = True) -> dict[str, Any]:
     """Route `core.generate.render` for this G through a FastGenerator (bf16, compile, CUDA graphs on CUDA).
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core.errors import SGError
-from core.fastpath import FastGenerator, FastPathOptions, SynthesisStep, resolve_compile_mode
+from core.fastpath import FastGenerator, FastPathOptions, resolve_compile_mode
 from core.networks import Generator, GeneratorConfig
 
 TINY = dict(
@@ -166,29 +166,6 @@ def test_option_checks() -> None:
     autotune = FastPathOptions(compile=True, compile_mode="max-autotune", cuda_graphs=True)
     assert resolve_compile_mode(autotune, graphs=True) == "max-autotune"
     assert resolve_compile_mode(autotune, graphs=False) == "max-autotune-no-cudagraphs"
-
-
-@pytest.mark.parametrize("space", ["w", "w+"])
-def test_synthesis_step_gradients_match_autograd(G: Generator, ws: torch.Tensor, space: str) -> None:
-    w0 = ws[:2, :1] if space == "w" else ws[:2]
-    noise = [torch.randn(2, 1, layer.resolution, layer.resolution) for layer in G.synthesis.noise_layers()]
-    target = torch.rand(2, 3, 16, 16) * 2 - 1
-
-    def loss_fn(img: torch.Tensor) -> torch.Tensor:
-        return (img - target).square().mean()
-
-    w = w0.clone().requires_grad_(True)
-    n = [t.clone().requires_grad_(True) for t in noise]
-    loss = SynthesisStep(FastGenerator(G), loss_fn)(w, n)
-
-    w_ref = w0.clone().requires_grad_(True)
-    n_ref = [t.clone().requires_grad_(True) for t in noise]
-    full = w_ref.expand(-1, G.num_ws, -1) if space == "w" else w_ref
-    loss_ref = loss_fn(G.synthesis(full, noise_mode="const", noise=n_ref, force_fp32=True))
-    loss_ref.backward()
-    assert torch.allclose(loss, loss_ref.detach())
-    assert torch.allclose(w.grad, w_ref.grad, rtol=1e-5, atol=1e-7)
-    assert all(torch.allclose(a.grad, b.grad, rtol=1e-5, atol=1e-7) for a, b in zip(n, n_ref, strict=True))
 
 
 def test_compiled_path_agrees_with_eager() -> None:

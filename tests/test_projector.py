@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from core.checkpoint import load_generator, save_checkpoint
 from core.errors import SGError
+from core.fastpath import FastPathOptions
 from core.images import save_png, to_uint8
 from core.latents import load_latents
 from projector.metrics import mse_loss, psnr
@@ -184,6 +185,63 @@ def test_w_plus_with_noise_recovers_generated_images(G16, stats16) -> None:
     msg = f"PSNR {p.tolist()}, reference {reference.tolist()}, start {start.tolist()}"
     assert (p > 24.0).all() and (p > reference - 1.5).all(), msg
     assert (p > start + 8).all(), msg
+
+
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_projection_step_gradients_match_autograd(G16, space: str) -> None:
+    """The step `sg project` runs (eager fp32 on CPU) puts d(sum of per-sample objectives) into .grad of
+    w and the noise maps, exactly as autograd through G.synthesis does, and leaves G without grads."""
+    from projector.optimize import Distance
+    from projector.step import ProjectionStep
+
+    _, target = generated_targets(G16, 2, seed=5)
+    cfg = ProjectConfig(space=space, loss="mse")
+    width = 1 if space == "w" else G16.num_ws
+    w0 = torch.randn(2, width, G16.w_dim) * 0.1
+    jitter = torch.randn(1, width, G16.w_dim) * 0.01
+    noise0 = init_noise([layer.resolution for layer in G16.synthesis.noise_layers()], 2, seed=1)
+    w, noise = w0.clone().requires_grad_(True), [m.clone().requires_grad_(True) for m in noise0]
+    step = ProjectionStep(G16, Distance(cfg, target, None), cfg, FastPathOptions())
+    img, loss = step(w, jitter, noise, [w, *noise])
+
+    w_ref, n_ref = w0.clone().requires_grad_(True), [m.clone().requires_grad_(True) for m in noise0]
+    img_ref = G16.synthesis((w_ref + jitter).expand(-1, G16.num_ws, -1), noise_mode="const", noise=n_ref)
+    loss_ref = mse_loss(img_ref, target) + cfg.noise_reg_weight * noise_regularization(n_ref)
+    loss_ref.sum().backward()
+    assert torch.equal(img, img_ref.detach()) and torch.allclose(loss, loss_ref.detach())
+    assert torch.allclose(w.grad, w_ref.grad, rtol=1e-5, atol=1e-7)
+    assert all(
+        torch.allclose(a.grad, b.grad, rtol=1e-5, atol=1e-7) for a, b in zip(noise, n_ref, strict=True)
+    )
+    assert all(p.grad is None for p in G16.parameters())
+
+
+def test_fast_projection_agrees_with_fp32(G16, stats16) -> None:
+    """The CUDA fast path's switches, forced on CPU: bf16 in the top blocks and torch.compile of the step
+    (forward and backward through AOT autograd; the CPU code generator is tested in test_fast_paths).
+    Tolerance: final PSNR within 0.5 dB of the fp32 projection and w within 2% (relative L2)."""
+    _, target = generated_targets(G16, 2, seed=6)
+    cfg = ProjectConfig(space="w+", steps=40, loss="mse")
+    ref = project(G16, target, cfg, stats=stats16, fast=FastPathOptions())
+    opts = FastPathOptions(
+        precision="bf16", reduced_res=2, allow_cpu_reduced=True, compile=True, compile_backend="aot_eager"
+    )  # G16 is an fp32 config: reduced_res picks its top 2 resolutions, as num_fp16_res would
+    fast = project(G16, target, cfg, stats=stats16, fast=opts)
+    assert not torch.equal(fast.w, ref.w)  # bf16 really ran
+    assert ((fast.w - ref.w).norm() / ref.w.norm()).item() < 0.02
+    p_ref = psnr(as_png(render_projection(G16, ref.w, ref.noise)), target)
+    p_fast = psnr(as_png(render_projection(G16, fast.w, fast.noise)), target)
+    assert (p_fast - p_ref).abs().max().item() < 0.5
+
+
+def test_sg_project_fast_path_is_bf16_compiled_on_cuda_and_fp32_eager_on_cpu() -> None:
+    from projector.step import COMPILE_MIN_STEPS, default_fast_path
+
+    assert default_fast_path(torch.device("cpu"), 1000) == FastPathOptions()
+    cuda = default_fast_path(torch.device("cuda"), 1000)
+    assert (cuda.precision, cuda.compile, cuda.cuda_graphs) == ("bf16", True, True)
+    short = default_fast_path(torch.device("cuda"), COMPILE_MIN_STEPS - 1)
+    assert (short.precision, short.compile) == ("bf16", False)
 
 
 def test_batch_of_two_equals_one_by_one(G16, stats16) -> None:
