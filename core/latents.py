@@ -6,10 +6,15 @@ Layout (a superset of the official projector's ``projected_w.npz``, which holds 
 * ``z``        optional float32 ``[N, z_dim]``.
 * ``noise_i``  optional per-layer noise maps, ``[N,1,r,r]``, ``[1,1,r,r]`` or ``[r,r]``; ``i`` = 0, 1, ...
 * ``meta``     optional JSON string: space ('z'|'w'|'w+'), resolution, num_ws, w_dim, psi, seeds, extras.
+
+Every file sg writes records the model it came from in ``meta``: ``model`` (absolute path) and ``model_hash``
+(``model_content_hash``), so a later command can find that model, and notice when it moved or changed.
+Files without them (older sg files, the official projector's) stay readable; they just record no model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,10 +30,21 @@ import torch
 from core.errors import SGError
 from core.fileio import atomic_output
 
-__all__ = ["Latents", "load_latents", "validate_noise", "SPACES"]
+__all__ = [
+    "Latents",
+    "load_latents",
+    "read_latent_meta",
+    "validate_noise",
+    "model_content_hash",
+    "model_record",
+    "recorded_model",
+    "SPACES",
+]
 
 SPACES = ("z", "w", "w+")
 _NOISE_KEY = re.compile(r"^noise_(\d+)$")
+MODEL_KEY, MODEL_HASH_KEY = "model", "model_hash"
+HASH_SAMPLE = 1 << 20  # bytes read at the start, the middle and the end of a model file
 
 ArrayLike = torch.Tensor | np.ndarray
 
@@ -125,9 +141,88 @@ class Latents:
         failed write never leaves a truncated file or destroys the previous one."""
         path = Path(path)
         arrays = self.to_arrays()
-        with atomic_output(path) as f:
+
+        def verify(tmp: str) -> None:  # every array reads back with its shape (a full disk truncates)
+            with np.load(tmp, allow_pickle=False) as data:
+                if sorted(data.files) != sorted(arrays):
+                    raise ValueError("arrays are missing")
+                for k, a in arrays.items():
+                    if data[k].shape != a.shape:
+                        raise ValueError(f"'{k}' has the wrong shape")
+
+        with atomic_output(path, verify) as f:
             np.savez(f, **arrays)  # a file object (not a name) stops numpy from appending '.npz'
         return path
+
+
+def model_content_hash(path: str | os.PathLike[str]) -> str:
+    """Cheap content hash of a model file: ``sg1:`` + sha256 of the file size (8 bytes, little-endian) and
+    three 1 MiB samples (start, middle, end); a file of 3 MiB or less is hashed whole.
+
+    Reads at most 3 MiB, so a 350 MB official pickle costs milliseconds. A retrained, tuned or replaced
+    model changes its size or the sampled bytes (every tensor moves); an edit confined to the unsampled
+    middle of a same-size file would go unnoticed, which is the price of not reading gigabytes.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        h = hashlib.sha256(size.to_bytes(8, "little"))
+        with open(path, "rb") as f:
+            if size <= 3 * HASH_SAMPLE:
+                h.update(f.read())
+            else:
+                for start in (0, (size - HASH_SAMPLE) // 2, size - HASH_SAMPLE):
+                    f.seek(start)
+                    h.update(f.read(HASH_SAMPLE))
+    except OSError as e:
+        raise SGError(f"cannot read model file {path}: {e.strerror or e}") from e
+    return "sg1:" + h.hexdigest()
+
+
+def model_record(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``meta`` entries that tie a latent file to its model: absolute path and content hash."""
+    return {MODEL_KEY: str(Path(path).resolve()), MODEL_HASH_KEY: model_content_hash(path)}
+
+
+def recorded_model(meta: dict[str, Any]) -> tuple[Path, str] | None:
+    """(model path, content hash) recorded in a latent file's meta; None for files that record none."""
+    model, digest = meta.get(MODEL_KEY), meta.get(MODEL_HASH_KEY)
+    if isinstance(model, str) and model and isinstance(digest, str) and digest:
+        return Path(model), digest
+    return None
+
+
+MAX_NPZ_BYTES = 1 << 30  # all arrays of one latent file together (50k w+ of a 1024 px model: 0.9 GB)
+
+
+def _check_npz_bounds(path: Path) -> None:
+    """Read each member's .npy header (not its data) and refuse sizes that are absurd or that the member
+    cannot hold, before numpy allocates what the header declares (253 bytes can declare 150 GB)."""
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    header = f.tell()
+                nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                name = info.filename[: -len(".npy")]
+                if nbytes > info.file_size - header or nbytes > MAX_NPZ_BYTES:
+                    raise SGError(
+                        f"{path}: '{name}' declares shape {list(shape)} ({nbytes:,} bytes) but the file "
+                        f"holds {info.file_size:,} bytes for it (damaged or crafted file)"
+                    )
+                total += nbytes
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError) as e:
+        raise SGError(f"corrupt .npz latent file {path}: {e}") from None
+    if total > MAX_NPZ_BYTES:
+        raise SGError(f"{path}: arrays of {total:,} bytes in all, over the {MAX_NPZ_BYTES >> 20} MiB limit")
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -138,6 +233,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise SGError(f"latent path is a folder, expected an .npz file: {path}")
     if not zipfile.is_zipfile(path):
         raise SGError(f"not an .npz latent file (not a zip archive): {path}")
+    _check_npz_bounds(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
@@ -164,6 +260,20 @@ def _parse_meta(raw: np.ndarray | None, where: str) -> dict[str, Any]:
     if space is not None and space not in SPACES:
         raise SGError(f"{where}: meta space {space!r} is not one of {', '.join(SPACES)}")
     return meta
+
+
+def read_latent_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the metadata of a latent file (no arrays decoded): what model resolution needs."""
+    path = Path(path)
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        raise SGError(f"not an .npz latent file: {path}")
+    _check_npz_bounds(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            raw = data["meta"] if "meta" in data.files else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        raise SGError(f"corrupt .npz latent file {path}: {e}") from e
+    return _parse_meta(raw, str(path))
 
 
 def load_latents(

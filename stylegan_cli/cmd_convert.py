@@ -7,10 +7,14 @@ from pathlib import Path
 import typer
 
 from core.errors import SGError
+from stylegan_cli.common import resolve_model
 
 
 def convert(
-    src: Path = typer.Argument(..., help="Official NVlabs .pkl, rosinality .pt, or an sg .safetensors."),
+    src: Path = typer.Argument(
+        ...,
+        help="Official NVlabs .pkl, rosinality .pt, an sg .safetensors, or a run folder (newest snapshot).",
+    ),
     dst: Path = typer.Argument(..., help="Output .safetensors file."),
     force: bool = typer.Option(False, "--force", help="Overwrite DST if it exists."),
 ) -> None:
@@ -24,7 +28,7 @@ def convert(
         raise SGError(f"output must end in .safetensors (got {dst.name})")
     if dst.exists() and not force:
         raise SGError(f"{dst} exists; pass --force to overwrite it")
-    ck = load_checkpoint(src)
+    ck = load_checkpoint(resolve_model(src))  # says which file (a run folder: its newest snapshot)
     save_checkpoint(
         dst,
         ck.G_ema,

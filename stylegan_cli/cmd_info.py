@@ -8,26 +8,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import SGError
+from stylegan_cli.common import MODEL_HELP, MODEL_OPT_HELP, resolve_model
+
 
 def _param_count(module) -> int:
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
 def info(
-    model: Path = typer.Argument(..., help="Model file: sg .safetensors, official .pkl or rosinality .pt."),
+    model_arg: Path | None = typer.Argument(None, metavar="[MODEL]", help=MODEL_HELP, show_default=False),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
 ) -> None:
     """Print architecture, resolution, z/w dims, num_ws, parameter counts and (for snapshots) kimg.
 
     Example: sg info runs/00000-fashion/network-snapshot-000002.safetensors
+
+    After `sg train DATA` here: sg info (the newest snapshot under ./runs)
     """
     from core.checkpoint import load_checkpoint
     from core.editing.format import is_directions_file
 
-    if model.suffix.lower() == ".npz" and is_directions_file(model):
+    if model_arg is not None and model_opt is not None:
+        raise SGError(f"give the model once: {model_arg} as the argument, or --model {model_opt}")
+    model = model_arg or model_opt
+    if model is not None and model.suffix.lower() == ".npz" and is_directions_file(model):
         from stylegan_cli.cmd_directions import print_directions
 
         print_directions(model)  # a directions file from `sg directions`
         return
+    model = resolve_model(model)
     ck = load_checkpoint(model)
     cfg = ck.g_config
     table = Table(title=str(model), show_header=False)
@@ -52,6 +62,10 @@ def info(
         rows.append(("D parameters", f"{_param_count(ck.D):,} ({ck.d_config.arch})"))
     if ck.kimg is not None:
         rows.append(("training progress", f"kimg {ck.kimg:.1f}"))
+    aug = (ck.training_state or {}).get("augment")
+    if isinstance(aug, dict) and "p" in aug:  # an sg training snapshot: the strength it stopped at
+        how = f"ADA (target {aug['target']:g}, ceiling {aug['p_max']:g})" if aug["mode"] == "ada" else "fixed"
+        rows.append(("augmentation", f"{aug['pipe']}, p {aug['p']:.4f}, {how}"))
     for k, v in rows:
         table.add_row(k, v)
     Console().print(table)

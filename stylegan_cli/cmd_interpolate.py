@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import typer
 
+from core import validate
 from core.errors import SGError
 from core.generate import (
     batch_ranges,
@@ -27,17 +28,20 @@ from core.video import Mp4Writer
 from stylegan_cli.common import (
     DEVICE_HELP,
     FAST_HELP,
-    MODEL_HELP,
+    MODEL_OPT_HELP,
     check_cutoff,
     check_noise_mode,
     console,
     load_model,
     parse_seeds,
     progress,
+    resolve_model,
     save_image,
+    split_model_arg,
 )
 
 SPACES = ("z", "w", "w+")
+DEFAULT_SEEDS = "0-3"  # the walk when no keyframes are given
 STRIP_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -240,21 +244,30 @@ def _open_sink(kind: str, out: str, fps: float, size: int, cols: int) -> FrameFo
 
 
 def interpolate_cmd(
-    model: Path = typer.Argument(..., help=MODEL_HELP),
-    files: list[Path] | None = typer.Argument(
-        None, help="Keyframe .npz files (with --latents); every latent in them is a keyframe, in order."
+    args: list[str] | None = typer.Argument(
+        None,
+        metavar="[MODEL] [FILES]...",
+        help="Keyframe .npz files; every latent in them is a keyframe, in order. An optional MODEL file or "
+        "run folder may come first.",
+        show_default=False,
     ),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
     space: str = typer.Option(
         "z",
         "--space",
         help="z: slerp in z, then mapping + truncation per frame; "
         "w: linear in W with one w per frame; w+: linear per layer (num_ws x w_dim).",
     ),
-    seeds: str | None = typer.Option(None, "--seeds", help="Keyframe seeds, e.g. 1,5,9."),
+    seeds: str | None = typer.Option(
+        None,
+        "--seeds",
+        help=f"Keyframe seeds, e.g. 1,5,9. With no keyframes at all: seeds {DEFAULT_SEEDS}.",
+        show_default=False,
+    ),
     use_latents: bool = typer.Option(
         False,
         "--latents",
-        help="Keyframes are the .npz files given after MODEL (e.g. --latents a.npz b.npz).",
+        help="Keyframes are the .npz files given as arguments (e.g. --latents a.npz b.npz).",
     ),
     steps: int = typer.Option(
         60, "--steps", help="Frames per transition: K keyframes give steps*(K-1)+1 frames."
@@ -264,7 +277,8 @@ def interpolate_cmd(
         "interp.mp4",
         "--out",
         help="video.mp4 (H.264 if OpenCV has it, else mp4v = "
-        "MPEG-4 Part 2), frames/ (frame00000.png ...), or strip.png/.jpg (a grid).",
+        "MPEG-4 Part 2), frames/ (frame00000.png ...), or strip.png/.jpg (a grid). Default: interp.mp4 "
+        "in the current folder.",
     ),
     trunc: float | None = typer.Option(
         None,
@@ -288,9 +302,12 @@ def interpolate_cmd(
 ) -> None:
     """Render a walk through keyframes: the first and last frames are the keyframes' own images.
 
-    Example: sg interpolate ffhq.pkl --space z --seeds 1,5,9 --steps 60 --loop --trunc 0.7 --out walk.mp4
+    Example: sg interpolate --space w (no keyframes: seeds 0-3, 181 frames, to interp.mp4 here;
+    the model is the newest snapshot under ./runs unless --model or $SG_MODEL says otherwise)
 
-    Latents: sg interpolate ffhq.pkl --space w+ --latents proj_a.npz proj_b.npz --out frames/
+    Seeds: sg interpolate ffhq.pkl --space z --seeds 1,5,9 --steps 60 --loop --trunc 0.7 --out walk.mp4
+
+    Latents: sg interpolate --space w+ --latents proj_a.npz proj_b.npz --out frames/ (their model)
 
     Keyframes with stored noise maps (projections) render with them, blended linearly in between.
 
@@ -301,26 +318,30 @@ def interpolate_cmd(
     if space not in SPACES:
         raise SGError(f"--space must be one of {', '.join(SPACES)} (got {space!r})")
     check_noise_mode(noise_mode)
-    files = list(files or [])
+    model, rest = split_model_arg(args or [], model_opt)
+    files = [Path(f) for f in rest]
     if seeds is not None and (files or use_latents):
         raise SGError("give keyframes either with --seeds or with --latents FILES, not both")
+    if use_latents and not files:
+        raise SGError("--latents needs keyframe files: --latents a.npz b.npz ...")
     if seeds is None and not files:
-        raise SGError("give keyframes: --seeds 1,5,9 or --latents a.npz b.npz ...")
+        seeds = DEFAULT_SEEDS
+        console.print(f"no keyframes given: walking through seeds {seeds}", highlight=False)
     if steps < 1:
         raise SGError(f"--steps must be >= 1 (got {steps})")
     if cols < 1:
         raise SGError(f"--cols must be >= 1 (got {cols})")
     if batch < 1:
         raise SGError(f"--batch must be >= 1 (got {batch})")
-    if fps <= 0:
-        raise SGError(f"--fps must be > 0 (got {fps})")
+    validate.fps("--fps", fps)
+    validate.finite("--trunc", trunc)
     kind = _output_kind(out)
     seed_list = parse_seeds(seeds) if seeds is not None else []
     for f in files:
         if not f.exists():
             raise SGError(f"latent file not found: {f}")
 
-    G = load_model(model, device, fast=fast)
+    G = load_model(resolve_model(model, files), device, fast=fast)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
     if class_idx is not None and not G.c_dim:
         raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")

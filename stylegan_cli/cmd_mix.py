@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import typer
 
+from core import validate
 from core.errors import SGError
 from core.generate import render_uint8, retruncate, seed_latents
 from core.images import make_grid, save_png
@@ -17,12 +18,14 @@ from core.latents import load_latents, validate_noise
 from core.mixing import mix_ws, mixing_grid_ws, parse_layers
 from stylegan_cli.common import (
     DEVICE_HELP,
-    MODEL_HELP,
+    MODEL_OPT_HELP,
     check_cutoff,
     check_noise_mode,
     load_model,
     parse_seeds,
     progress,
+    resolve_model,
+    split_model_arg,
 )
 
 _SEED = re.compile(r"^\d+$")
@@ -81,13 +84,15 @@ def _render_one(
 
 
 def mix(
-    model: Path = typer.Argument(..., help=MODEL_HELP),
-    a: str | None = typer.Argument(
+    args: list[str] | None = typer.Argument(
         None,
-        help="Latent .npz or seed A: supplies every layer NOT in --layers "
-        "(and the noise maps, if it has its own).",
+        metavar="[MODEL] A B",
+        help="A: latent .npz or seed supplying every layer NOT in --layers (and the noise maps, if it has "
+        "its own); B: latent .npz or seed supplying the layers in --layers. An optional MODEL file or run "
+        "folder may come first.",
+        show_default=False,
     ),
-    b: str | None = typer.Argument(None, help="Latent .npz or seed B: supplies the layers in --layers."),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
     layers: str = typer.Option(
         ...,
         "--layers",
@@ -119,7 +124,9 @@ def mix(
 ) -> None:
     """Mix styles: the output is A's latent everywhere except --layers, which come from B.
 
-    Example: sg mix ffhq.pkl a.npz b.npz --layers coarse --out mixed.png
+    Example: sg mix a.npz b.npz --layers 0-3 (the model the latents record; writes mixed.png)
+
+    With a model: sg mix ffhq.pkl a.npz b.npz --layers coarse --out mixed.png
 
     A and B are .npz latents or seeds (sg mix ffhq.pkl 12 345 --layers 0-3); --layers all gives B exactly.
 
@@ -134,6 +141,14 @@ def mix(
     The StyleGAN paper's Fig. 3 is the transpose: bases (source A) on top, donors (source B) on the left.
     """
     check_noise_mode(noise_mode)
+    validate.finite("--trunc", trunc)
+    model, rest = split_model_arg(args or [], model_opt)
+    if len(rest) > 2:
+        raise SGError(
+            f"expected A and B, got {len(rest)} arguments ({' '.join(rest)}); a model goes first "
+            "(.safetensors/.pkl/.pt or a run folder) or in --model"
+        )
+    a, b = (rest + [None, None])[:2]
     grid_mode = row_seeds is not None or col_seeds is not None
     if grid_mode:
         if a is not None or b is not None:
@@ -150,7 +165,8 @@ def mix(
     if out is not None and out.suffix.lower() != ".png":
         raise SGError(f"--out must be a .png file (got {out})")
 
-    G = load_model(model, device)
+    latent_files = [Path(x) for x in (a, b) if x is not None and Path(x).is_file()]
+    G = load_model(resolve_model(model, latent_files), device)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
     picked = parse_layers(layers, G.num_ws)
     all_layers = len(picked) == G.num_ws

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from core import validate
 from core.errors import SGError
-from stylegan_cli.common import DEVICE_HELP, MODEL_HELP, console
+from stylegan_cli.common import DEVICE_HELP, MODEL_OPT_HELP, console, resolve_model, split_model_arg
 
 
 def _perceptual_weights(loss: str, vgg_weights: Path | None) -> Path | None:
@@ -31,8 +32,14 @@ def _log(msg: str) -> None:
 
 
 def project(
-    model: Path = typer.Argument(..., help=MODEL_HELP),
-    images: list[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively)."),
+    args: list[Path] = typer.Argument(
+        ...,
+        metavar="[MODEL] IMAGES...",
+        help="Photos and/or folders of photos (searched recursively). An optional MODEL file "
+        "(.safetensors/.pkl/.pt) or run folder may come first.",
+        show_default=False,
+    ),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
     outdir: Path = typer.Option(Path("projected"), "--outdir", "-o", help="Where the outputs go."),
     space: str = typer.Option(
         "w", "--space", help="w: one w for all layers (official); w+: one w per layer."
@@ -68,7 +75,9 @@ def project(
     {stem}_proj.png; `sg sample MODEL --latents {stem}.npz` re-renders the projection exactly. Images that
     cannot be read are reported and skipped; the exit code is non-zero if any failed.
 
-    Example: sg project ffhq.pkl me.jpg --space w+ --steps 1000 --outdir out --video
+    Example: sg project photo.jpg (the newest snapshot under ./runs; writes projected/photo.npz ...)
+
+    With a model: sg project ffhq.pkl me.jpg --space w+ --steps 1000 --outdir out --video
     """
     from projector.project import ProjectConfig, project_images
     from projector.tune import TuneConfig
@@ -83,9 +92,18 @@ def project(
         noise_reg_weight=noise_reg,
     )
     tune_cfg = TuneConfig(steps=tune_steps) if tune else None
-    if batch < 1:
-        raise SGError(f"--batch must be >= 1 (got {batch})")
+    validate.at_least("--batch", batch, 1)
+    validate.at_least("--steps", steps, 1)
+    validate.at_least("--tune-steps", tune_steps, 1)
+    validate.positive("--lr", lr)
+    validate.at_least("--noise-reg", noise_reg, 0.0)
+    validate.seed("--seed", seed)
+    model_arg, rest = split_model_arg(args, model_opt)
+    images = [Path(p) for p in rest]
+    if not images:
+        raise SGError("give the photos to project: sg project photo.jpg (or folders of photos)")
     weights = _perceptual_weights(loss, vgg_weights)  # before loading anything: fail fast without weights
+    model = resolve_model(model_arg)
     if align:
         from projector.align import check_align_available
 

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 import typer
 
+from core import validate
 from core.errors import SGError
+from core.fileio import folder_lock
 from core.generate import (
     MAX_SEED,
     NOISE_MODES,
@@ -20,17 +22,19 @@ from core.generate import (
     take_noise,
 )
 from core.images import make_grid, save_png
-from core.latents import Latents, load_latents, validate_noise
+from core.latents import Latents, load_latents, model_record, validate_noise
 from stylegan_cli.common import (
     DEVICE_HELP,
     FAST_HELP,
     MODEL_HELP,
+    MODEL_OPT_HELP,
     check_cutoff,
     check_noise_mode,
     console,
     load_model,
     parse_seeds,
     progress,
+    resolve_model,
 )
 
 
@@ -57,10 +61,11 @@ def _render_seeds(
     batch: int,
     save_latents: bool,
     keep: bool,
-    model_name: str,
+    model_path: Path,
 ) -> list[np.ndarray]:
     """Map, render and write seeds batch by batch; returns the uint8 images when ``keep`` (for --grid)."""
     kept: list[np.ndarray] = []
+    record = model_record(model_path) if save_latents else {}
     with progress(len(seeds), "rendering") as advance:
         for start, stop in batch_ranges(len(seeds), batch):
             cls = classes[start:stop] if classes is not None else None
@@ -80,7 +85,7 @@ def _render_seeds(
                             "num_ws": G.num_ws,
                             "w_dim": G.w_dim,
                             "resolution": G.img_resolution,
-                            "model": model_name,
+                            **record,
                         }
                         _latent_record(lat, j, meta).save(outdir / f"{name}.npz")
                     if keep:
@@ -90,7 +95,8 @@ def _render_seeds(
 
 
 def sample(
-    model: Path = typer.Argument(..., help=MODEL_HELP),
+    model_arg: Path | None = typer.Argument(None, metavar="[MODEL]", help=MODEL_HELP, show_default=False),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
     seeds: str | None = typer.Option(
         None, "--seeds", help="Seeds to render, e.g. 0-9,42 -> seed0000.png ..."
     ),
@@ -140,6 +146,8 @@ def sample(
 
     Example: sg sample ffhq.pkl --seeds 0-9,42 --trunc 0.7 --grid --outdir out/
 
+    After `sg train DATA` here: sg sample --seeds 0-9 (the newest snapshot under ./runs)
+
     Bulk:    sg sample model.safetensors --num 50000 --seed 0 --batch 32 --outdir fid50k/
 
     Latents: sg sample model.safetensors --latents projected.npz --outdir out/
@@ -156,8 +164,8 @@ def sample(
         )
     if noise_mode is not None:
         check_noise_mode(noise_mode)
-    if batch < 1:
-        raise SGError(f"--batch must be >= 1 (got {batch})")
+    validate.at_least("--batch", batch, 1)
+    validate.finite("--trunc", trunc)
     seed_list: list[int] = []
     if seeds is not None:
         seed_list = parse_seeds(seeds, unique=True)
@@ -176,6 +184,9 @@ def sample(
         if not latents.exists():
             raise SGError(f"latent file not found: {latents}")
 
+    if model_arg is not None and model_opt is not None:
+        raise SGError(f"give the model once: {model_arg} as the first argument, or --model {model_opt}")
+    model = resolve_model(model_arg or model_opt, [latents] if latents is not None else [])
     G = load_model(model, device, fast=fast)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
     if class_idx is not None:
@@ -209,9 +220,10 @@ def sample(
     if G.c_dim and classes is None:
         classes = [class_idx] * len(seed_list)
 
-    kept = _render_seeds(
-        G, seed_list, classes, names, outdir, psi, cutoff, mode, batch, save_latents, grid, Path(model).name
-    )
+    with folder_lock(outdir):  # a second sg sample into this folder stops instead of mixing files
+        kept = _render_seeds(
+            G, seed_list, classes, names, outdir, psi, cutoff, mode, batch, save_latents, grid, model
+        )
     typer.echo(
         f"wrote {len(seed_list)} image(s) to {outdir}" + (" with .npz latents" if save_latents else "")
     )
