@@ -47,14 +47,20 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def make_output_dir(path: str | os.PathLike) -> Path:
-    """Create an output folder (and its parents); a file in the way is a one-line error, not a traceback."""
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Refuse an output folder that exists as a file (or under one), before any work is done."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"cannot use {path} as the output folder: it exists as a file")
     blocker = _blocking_file(path)
     if blocker is not None:
         raise OutputError(f"cannot create folder {path}: {blocker} exists as a file, not a folder")
+    return path
+
+
+def make_output_dir(path: str | os.PathLike) -> Path:
+    """Create an output folder (and its parents); a file in the way is a one-line error, not a traceback."""
+    path = check_output_dir(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -10,7 +10,7 @@ import typer
 
 from core import validate
 from core.errors import SGError
-from core.fileio import folder_lock
+from core.fileio import check_output_dir, folder_lock
 from core.generate import (
     MAX_SEED,
     NOISE_MODES,
@@ -166,6 +166,7 @@ def sample(
         check_noise_mode(noise_mode)
     validate.at_least("--batch", batch, 1)
     validate.finite("--trunc", trunc)
+    check_output_dir(outdir)
     seed_list: list[int] = []
     if seeds is not None:
         seed_list = parse_seeds(seeds, unique=True)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from core import validate
 from core.errors import SGError
+from core.fileio import check_output_dir
 
 
 def train(
@@ -118,6 +120,10 @@ def train(
 
     if fp32 and precision not in (None, "fp32"):
         raise SGError("--fp32 contradicts --precision " + str(precision))
+    if device is not None:  # before any process or run folder exists
+        validate.device("--device", device)
+    if outdir is not None:
+        check_output_dir(outdir)
     opts = TrainOptions(
         data=str(data) if data is not None else None,
         outdir=str(outdir) if outdir is not None else None,

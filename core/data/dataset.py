@@ -16,7 +16,13 @@ import torch
 from torch.utils.data import Dataset
 
 from core.data.cache import cache_entry
-from core.data.layout import IMAGES_FILE, LABELS_FILE, DatasetExistsError, is_prepared_dataset, read_meta
+from core.data.layout import (
+    IMAGES_FILE,
+    LABELS_FILE,
+    DatasetExistsError,
+    check_prepared,
+    is_prepared_dataset,
+)
 from core.data.prepare import check_options, check_resolution, prepare_dataset
 from core.errors import SGError
 
@@ -44,7 +50,7 @@ class ImageDataset(Dataset):
         self.path = Path(path)
         if not is_prepared_dataset(self.path):
             raise SGError(f"not a prepared dataset (no meta.json/images.npy): {self.path}")
-        self.meta = read_meta(self.path)
+        self.meta = check_prepared(self.path)  # shapes, sizes and label range before anything is mapped
         self.mirror = bool(mirror)
         self.resolution = int(self.meta["resolution"])
         self.channels = int(self.meta["channels"])
@@ -65,14 +71,17 @@ class ImageDataset(Dataset):
     def images(self) -> np.ndarray:
         """Read-only memory map uint8 [N, C, H, W] (un-mirrored)."""
         if self._images is None:
-            self._images = np.load(self.path / IMAGES_FILE, mmap_mode="r")
+            try:
+                self._images = np.load(self.path / IMAGES_FILE, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise SGError(f"{self.path / IMAGES_FILE}: cannot map the images ({exc})") from None
         return self._images
 
     @property
     def labels(self) -> np.ndarray | None:
         """int64 [N] class indices, or None for an unlabelled dataset."""
         if self._labels is None and (self.path / LABELS_FILE).is_file():
-            self._labels = np.load(self.path / LABELS_FILE)
+            self._labels = np.load(self.path / LABELS_FILE, allow_pickle=False)
         return self._labels
 
     @property

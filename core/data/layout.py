@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import SGError
+from core.errors import OutputError, SGError, os_error
+from core.fileio import make_output_dir
 
 FORMAT_NAME = "sg-dataset"
 FORMAT_VERSION = 1
@@ -44,15 +45,88 @@ def is_prepared_dataset(path: str | os.PathLike) -> bool:
     return (p / META_FILE).is_file() and (p / IMAGES_FILE).is_file()
 
 
+MAX_CLASSES = 100_000  # labels are class indices; more classes than this is a damaged or crafted file
+MAX_LABELS_JSON_BYTES = 256 << 20
+
+
+def _meta_error(p: Path, field: str, what: str) -> SGError:
+    return SGError(f"{p}: '{field}' {what}")
+
+
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """meta.json of a prepared dataset, checked for a format version this code understands."""
+    """meta.json of a prepared dataset: a format version this code understands, and the fields training
+    reads as integers in sane ranges (each problem one line naming the field)."""
     p = Path(path) / META_FILE
     try:
+        if p.stat().st_size > 16 << 20:
+            raise SGError(f"{p}: {p.stat().st_size:,} bytes is far too large for dataset metadata")
         meta = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SGError(f"{p}: cannot read dataset metadata ({exc})") from exc
-    if meta.get("format") != FORMAT_NAME or int(meta.get("version", 0)) > FORMAT_VERSION:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SGError(f"{p}: cannot read dataset metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise SGError(f"{p}: dataset metadata must be a JSON object")
+    version = meta.get("version", 0)
+    if meta.get("format") != FORMAT_NAME or not _is_int(version) or version > FORMAT_VERSION:
         raise SGError(f"{p}: not an sg dataset of a supported version (format {meta.get('format')!r})")
+    for field, lo, hi in (("resolution", 4, 1 << 15), ("channels", 1, 4), ("count", 0, 1 << 40)):
+        if not _is_int(meta.get(field)) or not lo <= meta[field] <= hi:
+            raise _meta_error(p, field, f"must be an integer within {lo}..{hi}, got {meta.get(field)!r}")
+    classes = meta.get("num_classes", 0)
+    if not _is_int(classes) or not 0 <= classes <= MAX_CLASSES:
+        raise _meta_error(p, "num_classes", f"must be an integer within 0..{MAX_CLASSES}, got {classes!r}")
+    return meta
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a .npy header, without reading or mapping the data."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            offset = f.tell()
+    except (OSError, ValueError, EOFError) as exc:
+        raise SGError(f"{path}: not a readable .npy array ({exc})") from None
+    if fortran:
+        raise SGError(f"{path}: Fortran-ordered arrays are not supported")
+    return tuple(int(n) for n in shape), dtype, offset
+
+
+def check_prepared(path: str | os.PathLike) -> dict[str, Any]:
+    """Everything a reader relies on, checked before anything is mapped or allocated: meta.json fields,
+    images.npy's declared shape against meta.json and against its real size (a truncated copy), and
+    labels.npy's shape, type and class range. Returns the metadata."""
+    path = Path(path)
+    meta = read_meta(path)
+    images = path / IMAGES_FILE
+    shape, dtype, offset = npy_header(images)
+    want = (meta["count"], meta["channels"], meta["resolution"], meta["resolution"])
+    if dtype != np.uint8 or shape != want:
+        raise SGError(f"{images}: holds {dtype} {list(shape)}, meta.json says uint8 {list(want)}")
+    need = offset + int(np.prod(shape, dtype=np.int64))
+    size = images.stat().st_size
+    if size < need:
+        raise SGError(f"{images}: truncated ({size:,} of {need:,} bytes); prepare the dataset again")
+    labels = path / LABELS_FILE
+    if labels.is_file():
+        lshape, ldtype, _ = npy_header(labels)
+        if lshape != (meta["count"],) or not np.issubdtype(ldtype, np.integer):
+            raise SGError(f"{labels}: holds {ldtype} {list(lshape)}, expected integers [{meta['count']}]")
+        try:
+            values = np.load(labels, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise SGError(f"{labels}: cannot read ({exc})") from None
+        if values.size and (values.min() < 0 or values.max() >= max(meta["num_classes"], 1)):
+            raise SGError(
+                f"{labels}: labels run {values.min()}..{values.max()}, outside the "
+                f"{meta['num_classes']} classes of meta.json"
+            )
     return meta
 
 
@@ -91,9 +165,12 @@ class NpyStreamWriter:
 
 def new_temp_dir(out: Path) -> Path:
     """Temp dir next to `out` (same filesystem, so the final rename is atomic)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out.parent)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()  # normal umask permissions (mkdtemp's 0700 would lock other users out of a shared cache)
+    try:
+        tmp.mkdir()  # normal umask permissions (mkdtemp's 0700 would lock other users out of a shared cache)
+    except OSError as exc:
+        raise os_error(exc, out, "cannot write the dataset") from None
     return tmp
 
 
@@ -103,7 +180,13 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
 
 
 def commit(tmp: Path, out: Path, overwrite: bool = False) -> None:
-    """Move a finished temp dir into place. Readers never see a half-written dataset."""
+    """Check a finished temp dir reads back, then move it into place. Readers never see a half-written
+    dataset, and a failed one never replaces the old."""
+    try:
+        check_prepared(tmp)
+    except SGError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the dataset {out}: it does not read back ({exc})") from None
     if out.exists():
         if not overwrite:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -118,9 +201,11 @@ def commit(tmp: Path, out: Path, overwrite: bool = False) -> None:
         return
     try:
         os.rename(tmp, out)
-    except OSError as exc:  # someone else (another rank) committed first
+    except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise DatasetExistsError(f"output already exists: {out}") from exc
+        if out.exists():  # someone else (another rank) committed first
+            raise DatasetExistsError(f"output already exists: {out}") from None
+        raise os_error(exc, out, "cannot write the dataset") from None
 
 
 def write_prepared(
@@ -158,7 +243,9 @@ def write_prepared(
             },
         )
         commit(tmp, out, overwrite=overwrite)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise os_error(exc, out, "cannot write the dataset") from None
         raise
     return out

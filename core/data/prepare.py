@@ -31,7 +31,7 @@ from core.data.layout import (
 from core.data.progress import make_progress
 from core.data.sources import LABELS_FILE as LABELS_JSON
 from core.data.sources import ImageSource, open_source
-from core.errors import SGError
+from core.errors import SGError, os_error
 
 MIN_RESOLUTION = 4
 
@@ -231,8 +231,10 @@ def prepare_dataset(
                 },
             )
             commit(tmp, out, overwrite=overwrite)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError):  # reads are caught per image: this is the output failing
+                raise os_error(exc, out, "cannot write the dataset") from None
             raise
     return PrepareResult(
         path=out,

@@ -12,10 +12,19 @@ import threading
 import zipfile
 from pathlib import Path
 
+from core.data.decode import ImageDecodeError
+from core.data.layout import MAX_CLASSES, MAX_LABELS_JSON_BYTES
 from core.errors import SGError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 LABELS_FILE = "dataset.json"
+MAX_IMAGE_BYTES = 256 << 20  # one image file; a bigger one is skipped, never read into memory
+
+
+def _check_size(name: str, size: int) -> None:
+    """Bound one image before it is read (a zip member can declare gigabytes in a few bytes)."""
+    if size > MAX_IMAGE_BYTES:
+        raise ImageDecodeError(f"{size:,} bytes is over the {MAX_IMAGE_BYTES >> 20} MiB limit for one image")
 
 
 def _is_image_name(name: str) -> bool:
@@ -64,10 +73,15 @@ class ImageSource:
             if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)):
                 raise SGError(f"{self.path}: bad entry in {LABELS_FILE}: {entry!r} (want [path, int])")
             value = entry[1]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # 3.0 is class 3; 1e999 (inf) and 2.5 are not classes
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise SGError(f"{self.path}: label for {entry[0]!r} must be an integer class, got {value!r}")
-            if value < 0:
-                raise SGError(f"{self.path}: label for {entry[0]!r} is negative ({value})")
+            if not 0 <= value < MAX_CLASSES:
+                raise SGError(
+                    f"{self.path}: label for {entry[0]!r} is {value}, "
+                    f"outside the class range 0..{MAX_CLASSES - 1}"
+                )
             out[entry[0].replace("\\", "/")] = int(value)
         return out
 
@@ -94,11 +108,16 @@ class FolderSource(ImageSource):
         self.names = sorted(names)
 
     def read(self, name: str) -> bytes:
-        return (self.path / name).read_bytes()
+        p = self.path / name
+        _check_size(name, p.stat().st_size)
+        return p.read_bytes()
 
     def _read_labels_bytes(self) -> bytes | None:
         p = self.path / LABELS_FILE
-        return p.read_bytes() if p.is_file() else None
+        if not p.is_file():
+            return None
+        _check_labels_size(p, p.stat().st_size)
+        return p.read_bytes()
 
 
 class ZipSource(ImageSource):
@@ -115,17 +134,29 @@ class ZipSource(ImageSource):
 
     def read(self, name: str) -> bytes:
         with self._lock:
-            return self._zip.read(name)
+            _check_size(name, self._zip.getinfo(name).file_size)  # the declared size bounds the read
+            try:
+                return self._zip.read(name)
+            except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+                raise ImageDecodeError(f"damaged zip member ({exc})") from None
 
     def _read_labels_bytes(self) -> bytes | None:
         try:
             with self._lock:
+                _check_labels_size(self.path / LABELS_FILE, self._zip.getinfo(LABELS_FILE).file_size)
                 return self._zip.read(LABELS_FILE)
         except KeyError:
             return None
+        except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError, OSError) as exc:
+            raise SGError(f"{self.path}: cannot read {LABELS_FILE} ({exc})") from None
 
     def close(self) -> None:
         self._zip.close()
+
+
+def _check_labels_size(where: Path, size: int) -> None:
+    if size > MAX_LABELS_JSON_BYTES:
+        raise SGError(f"{where}: {size:,} bytes is far too large for a labels file")
 
 
 def open_source(path: str | os.PathLike) -> ImageSource:
