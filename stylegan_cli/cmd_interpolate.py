@@ -277,8 +277,8 @@ def interpolate_cmd(
         "interp.mp4",
         "--out",
         help="video.mp4 (H.264 if OpenCV has it, else mp4v = "
-        "MPEG-4 Part 2), frames/ (frame00000.png ...), or strip.png/.jpg (a grid). Default: interp.mp4 "
-        "in the current folder.",
+        "MPEG-4 Part 2), frames/ (frame00000.png ...), or strip.png/.jpg (a grid), relative to the "
+        "current folder.",
     ),
     trunc: float | None = typer.Option(
         None,
