@@ -332,34 +332,42 @@ def _tiny_model(path: Path) -> Path:
     return path
 
 
-def _sg(*args: object, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "SG_MODEL"}
-    full_env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "stylegan_cli.main", *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+@pytest.fixture
+def sg(here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run `sg ARGS` in-process (in ``here``) through the real entry point: (exit code, stdout, stderr)."""
+    from stylegan_cli.main import main
+
+    def run(*args: object) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["sg", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
-def test_positional_model_keeps_working_and_mistakes_are_one_line(tmp_path: Path) -> None:
-    m = _tiny_model(tmp_path / "tiny.safetensors")
-    r = _sg("sample", "tiny.safetensors", "--seeds", "0-1", "--save-latents", cwd=tmp_path)
-    assert r.returncode == 0 and "model: tiny.safetensors" in r.stderr, r.stderr
-    assert load_latents(tmp_path / "out" / "seed0000.npz").meta["model"] == str(m)
-    r = _sg(
-        "mix", "tiny.safetensors", "out/seed0000.npz", "out/seed0001.npz", "--layers", "0-1", cwd=tmp_path
-    )
-    assert r.returncode == 0 and (tmp_path / "mixed.png").is_file(), r.stderr
-    Image.fromarray(np.full((12, 12, 3), 128, np.uint8)).save(tmp_path / "photo.png")
-    r = _sg("project", "tiny.safetensors", "photo.png", "--loss", "mse", "--steps", "2", cwd=tmp_path)
-    assert r.returncode == 0 and r.stdout.split() == ["projected/photo.npz"], r.stderr
-    assert load_latents(tmp_path / "projected" / "photo.npz").meta["model_hash"] == model_content_hash(m)
-    r = _sg("info", cwd=tmp_path, env={"SG_MODEL": "tiny.safetensors"})
-    assert r.returncode == 0 and "8x8x3" in r.stdout and "(from $SG_MODEL)" in r.stderr, r.stderr
+def test_positional_model_keeps_working_and_mistakes_are_one_line(
+    here: Path, sg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = _tiny_model(here / "tiny.safetensors")
+    code, _, err = sg("sample", "tiny.safetensors", "--seeds", "0-1", "--save-latents", "--device", "cpu")
+    assert code == 0 and "model: tiny.safetensors" in err, err
+    assert load_latents(here / "out" / "seed0000.npz").meta["model"] == str(m)
+    code, _, err = sg("mix", "tiny.safetensors", "out/seed0000.npz", "out/seed0001.npz", "--layers", "0-1")
+    assert code == 0 and (here / "mixed.png").is_file(), err
+    Image.fromarray(np.full((12, 12, 3), 128, np.uint8)).save(here / "photo.png")
+    code, out, err = sg("project", "tiny.safetensors", "photo.png", "--loss", "mse", "--steps", "2")
+    assert code == 0 and out.split() == ["projected/photo.npz"], err
+    assert load_latents(here / "projected" / "photo.npz").meta["model_hash"] == model_content_hash(m)
+    monkeypatch.setenv("SG_MODEL", "tiny.safetensors")
+    code, out, err = sg("info")
+    assert code == 0 and "8x8x3" in out and "(from $SG_MODEL)" in err, err
+    monkeypatch.delenv("SG_MODEL")
 
     bad = [
         (("sample", "tiny.safetensors", "-m", "tiny.safetensors", "--seeds", "0"), "give the model once"),
@@ -369,7 +377,7 @@ def test_positional_model_keeps_working_and_mistakes_are_one_line(tmp_path: Path
         (("sample", "--seeds", "0"), "no model: give one with --model/-m PATH"),
     ]
     for args, needle in bad:
-        r = _sg(*args, cwd=tmp_path)
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode != 0 and len(lines) == 1 and needle in lines[0], (args, r.stderr)
+        code, _, err = sg(*args)
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and needle in lines[0], (args, err)
         assert lines[0].startswith("error:")
