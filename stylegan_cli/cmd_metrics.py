@@ -1,4 +1,5 @@
-"""`sg metrics`: measure a generator against real data (sliced Wasserstein distance, needs no weights)."""
+"""`sg metrics`: FID, KID, precision/recall, PPL, IS (official names and protocols) and SWD for a model,
+saved to metrics-<model>.json; `sg metrics --compare A B` puts runs side by side."""
 
 from __future__ import annotations
 
@@ -7,45 +8,91 @@ from pathlib import Path
 import typer
 
 from core.errors import SGError
+from stylegan_cli.common import DEVICE_HELP, MODEL_HELP, MODEL_OPT_HELP, console, resolve_model
 
-METRICS = ("swd",)
-EXAMPLE = "Example: sg metrics model.pkl --data data/faces64 --metric swd --num 8192"
+EXAMPLE = (
+    "Examples: sg metrics runs/00003-faces --data data/faces256 --metric fid50k_full,kid50k_full\n\n"
+    "sg metrics model.pkl --data data/faces64 --metric fid50k_full --num-gen 5000 --weights-dir ~/weights\n\n"
+    "sg metrics --compare runs/00003-faces runs/00004-faces-noaug"
+)
+METRIC_HELP = (
+    "Comma-separated: fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k (official StyleGAN2-ADA "
+    "protocols), the legacy fid50k, kid50k, pr50k3, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend (face crop), "
+    "and swd (needs no weights)."
+)
+WEIGHTS_HELP = (
+    "Folder with the pretrained files (weights-inception-2015-12-05-6726825d.pth for FID/KID/IS, "
+    "vgg16-397923af.pth for PR/PPL). Else the torch hub cache, else downloaded there when online."
+)
 
 
 def metrics(
-    model: Path = typer.Argument(..., help="Generator checkpoint (anything `sg` can load)."),
-    data: Path = typer.Option(
-        ..., "--data", help="Prepared dataset dir, or a raw folder/zip (prepared once)."
+    args: list[Path] | None = typer.Argument(None, metavar="[MODEL]", help=MODEL_HELP, show_default=False),
+    model_opt: Path | None = typer.Option(None, "--model", "-m", help=MODEL_OPT_HELP, show_default=False),
+    data: Path | None = typer.Option(
+        None, "--data", help="Prepared dataset dir, or a raw folder/zip (prepared once).", show_default=False
     ),
-    metric: str = typer.Option("swd", "--metric", help="Metric to compute: swd."),
-    num: int = typer.Option(8192, "--num", help="Images per side (real and generated)."),
-    psi: float = typer.Option(1.0, "--psi", help="Truncation psi for the generated images."),
-    batch: int = typer.Option(32, "--batch", help="Generator batch size."),
-    seed: int = typer.Option(0, "--seed", help="Seed for latents, real-image choice and projections."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 ... or auto."),
+    metric: str = typer.Option("swd", "--metric", help=METRIC_HELP),
+    num_gen: int | None = typer.Option(
+        None,
+        "--num-gen",
+        "--num",
+        help="Generated images per metric (PPL: samples; SWD: images per side). Default: the protocol's.",
+        show_default=False,
+    ),
+    max_real: int | None = typer.Option(
+        None, "--max-real", help="At most this many real images. Default: the protocol's.", show_default=False
+    ),
+    weights_dir: Path | None = typer.Option(None, "--weights-dir", help=WEIGHTS_HELP, show_default=False),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for metrics-<model>.json (default: beside the model).", show_default=False
+    ),
+    psi: float = typer.Option(1.0, "--psi", help="Truncation psi for the generated images (official: 1)."),
+    batch: int = typer.Option(32, "--batch", help="Images per batch through G and the feature networks."),
+    seed: int = typer.Option(0, "--seed", help="Seed for latents, KID subsets, PPL draws and SWD."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    compare: bool = typer.Option(
+        False, "--compare", help="Compare: the arguments are run folders or metrics-*.json files."
+    ),
 ) -> None:
-    """Compute a metric for MODEL against the images in --data and print a table.
+    """Compute metrics for MODEL against the images in --data, print them and save metrics-<model>.json.
 
-    Example: sg metrics model.pkl --data data/faces64 --metric swd --num 8192
+    Example: sg metrics runs/00003-faces --data data/faces256 --metric fid50k_full,kid50k_full
     """
-    import numpy as np
+    args = list(args or [])
+    if compare:
+        _compare(args)
+        return
     import torch
-    from rich.console import Console
-    from rich.table import Table
 
     from core.checkpoint import load_generator
     from core.data.dataset import open_dataset
-    from core.data.progress import make_progress
-    from core.metrics.swd import generate_images, pyramid_sizes, swd
+    from core.metrics.protocols import MetricOptions, check_weights, compute_metrics, counts, parse_metrics
+    from core.metrics.results import format_value, results_path, write_results
 
-    if metric not in METRICS:
-        raise SGError(f"unknown metric {metric!r}; available: {', '.join(METRICS)}")
-    if num < 2:
-        raise SGError(f"--num must be at least 2, got {num}")
-    if not model.exists():
-        raise SGError(f"model not found: {model}")
+    protocols = parse_metrics(metric)
+    if len(args) > 1:
+        raise SGError(f"give one model (got {len(args)} arguments); to compare runs, add --compare")
+    if args and model_opt is not None:
+        raise SGError(f"give the model once: {args[0]} as the argument, or --model {model_opt}")
+    if data is None:
+        raise SGError("--data is required: the real images to compare with (a prepared dataset or a folder)")
+    for value, name, low in ((num_gen, "--num-gen", 2), (max_real, "--max-real", 2), (batch, "--batch", 1)):
+        if value is not None and value < low:
+            raise SGError(f"{name} must be at least {low}, got {value}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    opts = MetricOptions(
+        num_gen=num_gen,
+        max_real=max_real,
+        batch=batch,
+        seed=seed,
+        psi=psi,
+        device=device,
+        weights_dir=weights_dir,
+    )
+    check_weights(protocols, opts)  # a missing weights file fails before the model and data load
+    model = resolve_model(args[0] if args else model_opt)
 
     G = load_generator(str(model), device=device)
     if hasattr(G, "eval"):
@@ -53,31 +100,71 @@ def metrics(
     res = getattr(G, "img_resolution", None)
     ch = getattr(G, "img_channels", None)
     ds = open_dataset(data, resolution=res, channels=ch)
-    n = min(num, ds.num_images)
-    if n < num:
-        typer.echo(f"note: dataset has only {ds.num_images} images; using {n} per side", err=True)
+    for p in protocols:
+        n_gen, n_real = counts(p, ds.num_images, opts)
+        if p.kind == "swd" and num_gen is not None and n_gen < num_gen:
+            console.print(f"note: dataset has only {ds.num_images} images; SWD uses {n_gen} per side")
 
-    pick = np.sort(np.random.default_rng(seed).choice(ds.num_images, size=n, replace=False))
-    real, _ = ds.get_batch(pick)
-    with make_progress() as bar:
-        task = bar.add_task("generating", total=n)
-        fake = generate_images(G, n, batch=batch, psi=psi, seed=seed, on_batch=lambda k: bar.advance(task, k))
-    if fake.shape[1:] != real.shape[1:]:
-        raise SGError(
-            f"generator makes {tuple(fake.shape[1:])} images but the data is {tuple(real.shape[1:])}"
-        )
+    results = compute_metrics(protocols, G, ds, opts, log=lambda s: console.print(s, markup=False))
+    _print(results, psi, seed, format_value)
+    path = write_results(results_path(model, out), model, ds.path, results)
+    console.print(f"results: {path}", markup=False, soft_wrap=True)
 
-    values = swd(real, fake, seed=seed, device=device, progress=True)
-    typer.echo(f"SWD x1e3 per Laplacian level, {n} real vs {n} generated images (psi={psi}, seed={seed})")
+
+def _print(results: dict, psi: float, seed: int, fmt) -> None:
+    """The SWD table per pyramid level (as before), then one table of every value."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    swd = results.get("swd")
+    if swd is not None:
+        n = swd["num_gen"]
+        typer.echo(f"SWD x1e3 per Laplacian level, {n} real vs {n} generated images (psi={psi}, seed={seed})")
+        table = Table()
+        table.add_column("pyramid level")
+        table.add_column("SWD x1e3", justify="right")
+        for key, v in swd["values"].items():
+            if key != "swd_mean":
+                table.add_row(key[len("swd_") :], f"{v:.3f}")
+        table.add_row("mean", f"{swd['values']['swd_mean']:.3f}", style="bold")
+        out.print(table)
+    others = {k: r for k, r in results.items() if k != "swd"}
+    if others:
+        table = Table(title=f"psi={psi}, seed={seed}")
+        for col in ("metric", "value", "generated", "real", "protocol", "seconds"):
+            table.add_column(col, justify="left" if col in ("metric", "protocol") else "right")
+        for rec in others.values():
+            for key, v in rec["values"].items():
+                n_real = str(rec["num_real"]) if rec["num_real"] else "-"
+                table.add_row(
+                    key, fmt(v), str(rec["num_gen"]), n_real, rec["protocol"], f"{rec['seconds']:.1f}"
+                )
+        out.print(table)
+
+
+def _compare(args: list[Path]) -> None:
+    """One row per metric value, one column per run (its newest metrics-*.json)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.metrics.results import find_results, flat_values, format_value, read_results
+
+    if len(args) < 2:
+        raise SGError(f"--compare needs at least two run folders or metrics-*.json files (got {len(args)})")
+    files = [find_results(a) for a in args]
+    docs = [read_results(f) for f in files]
+    values = [flat_values(d) for d in docs]
+    keys = list(dict.fromkeys(k for v in values for k in v))
     table = Table()
-    table.add_column("pyramid level")
-    table.add_column("SWD x1e3", justify="right")
-    for (h, w), v in zip(pyramid_sizes(real.shape[2], real.shape[3]), values[:-1], strict=True):
-        table.add_row(f"{h}x{w}", f"{v:.3f}")
-    table.add_row("mean", f"{values[-1]:.3f}", style="bold")
-    Console().print(table)
+    table.add_column("metric")
+    for a, f in zip(args, files, strict=True):
+        table.add_column(f"{a}\n{f.name}", justify="right")
+    for k in keys:
+        table.add_row(k, *(format_value(v.get(k)) for v in values))
+    Console(highlight=False, width=max(100, 30 + 28 * len(args))).print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Adds `sg metrics` to the app."""
-    app.command("metrics", help=f"Measure a generator against real images (SWD).\n\n{EXAMPLE}")(metrics)
+    app.command("metrics", help=f"Measure a generator: FID, KID, PR, PPL, IS, SWD.\n\n{EXAMPLE}")(metrics)
