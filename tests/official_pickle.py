@@ -13,7 +13,8 @@ in the given weights, so the importer reads bytes laid out like a real file.
 Options cover what real files differ in: `layout` (stylegan2-ada-pytorch `training/networks.py` or
 stylegan3 `training/networks_stylegan2.py`), `numpy_spelling` (numpy 1 writes `numpy.core.multiarray`,
 numpy 2 `numpy._core.multiarray`), `torch_era` (released pickles were written by torch 1.7, whose
-modules hold fewer hook dictionaries and OrderedDicts) and the pickle `protocol`.
+modules hold fewer hook dictionaries and OrderedDicts; "1.9" for stylegan3's era; "now" for the running
+torch) and the pickle `protocol`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ TORCH17_KEYS = (
     "_load_state_dict_pre_hooks",
     "_modules",
 )
+# torch 1.8-1.12 (stylegan3's released pickles) added _is_full_backward_hook after _backward_hooks.
+TORCH19_KEYS = (*TORCH17_KEYS[:5], "_is_full_backward_hook", *TORCH17_KEYS[5:])
+ERA_KEYS = {"1.7": TORCH17_KEYS, "1.9": TORCH19_KEYS}
 # Keys the installed torch sets (torch 2.x adds kwargs/always-called/pre hooks and _is_full_backward_hook).
 TORCH_NOW_KEYS = tuple(torch.nn.Module().__dict__)
 
@@ -346,8 +350,8 @@ def _state(m: _Module, tensors: dict, prefix: str, era: str, ctx: dict, used: se
 
     Names are interned (as attribute assignment interns them) and plain values are deep-copied with one
     memo per network (the trainer pickles `copy.deepcopy(module)`), so shared objects stay shared."""
-    new_dict = OrderedDict if era == "1.7" else dict
-    keys = TORCH17_KEYS if era == "1.7" else TORCH_NOW_KEYS
+    new_dict = OrderedDict if era in ERA_KEYS else dict  # torch 1.x kept these as OrderedDicts too
+    keys = ERA_KEYS.get(era, TORCH_NOW_KEYS)
     state: dict[str, Any] = {}
     for k in keys:
         if k == "training":

@@ -21,7 +21,7 @@ from core.checkpoint.unpickler import DATA_GLOBALS, RestrictedUnpickler
 from core.errors import SGError
 from core.generate import one_hot, seeds_to_z
 from tests.official_pickle import (
-    TORCH17_KEYS,
+    ERA_KEYS,
     TORCH_NOW_KEYS,
     numpy_pickle_bytes,
     official_pickle_bytes,
@@ -200,7 +200,7 @@ VARIANTS = [
     ("stylegan2-ada-pytorch", 1, "1.7", 3),  # a released pickle: numpy 1, torch 1.7, Python 3.7's protocol
     ("stylegan2-ada-pytorch", 1, "now", 4),
     ("stylegan2-ada-pytorch", 2, "now", 4),  # today's official trainer
-    ("stylegan3", 1, "1.7", 4),
+    ("stylegan3", 1, "1.9", 4),  # stylegan3's released pickles: torch 1.9, numpy 1
     ("stylegan3", 2, "now", 4),
     ("stylegan3", 2, "now", 5),
 ]
@@ -240,10 +240,8 @@ def test_official_layout_imports_exactly(tmp_path, name, layout, spelling, era, 
     top = read_official_pickle(pkl)
     assert set(top) == {"training_set_kwargs", "G", "D", "G_ema", "augment_pipe"}
     rec = top["G_ema"]
-    keys = list(rec.state)
-    assert tuple(keys[: len(TORCH17_KEYS if era == "1.7" else TORCH_NOW_KEYS)]) == (
-        TORCH17_KEYS if era == "1.7" else TORCH_NOW_KEYS
-    )
+    keys, torch_keys = list(rec.state), ERA_KEYS.get(era, TORCH_NOW_KEYS)
+    assert tuple(keys[: len(torch_keys)]) == torch_keys
     assert rec.state["training"] is False and rec.state["_non_persistent_buffers_set"] == set()
     assert keys[-2:] == ["_init_args", "_init_kwargs"] and rec.state["_init_args"] == ()
     fc0 = rec.children["mapping"].children["fc0"]

@@ -2,9 +2,10 @@
 without executing any code from them.
 
 Official pickles rebuild each network by `exec`-ing module source stored inside the pickle. We never do
-that: a restricted unpickler turns each persistent network into a plain record (class name, init kwargs,
-state) and allows only tensor-rebuilding and container globals. Anything else, `os.system` included, is
-refused before it can run.
+that: a restricted unpickler (core/checkpoint/unpickler.py) turns each persistent network into a plain
+record (class name and the module's whole stored `__dict__`) and resolves only data-building globals
+(numpy scalars and arrays, tensors, containers, dnnlib.EasyDict). Anything else, `os.system` included,
+is refused before it can run. Settings the kwargs leave out are read from the stored modules.
 """
 
 from __future__ import annotations
