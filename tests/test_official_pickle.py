@@ -287,18 +287,20 @@ def test_settings_missing_from_stylegan3_kwargs_come_from_the_modules(tmp_path: 
 # StyleGAN3
 
 
-@pytest.mark.parametrize("spelling", [1, 2])
-def test_stylegan3_pickle_gets_one_line_naming_stylegan3(tmp_path: Path, spelling: int) -> None:
+@pytest.mark.parametrize(("spelling", "protocol"), [(1, 4), (2, 4), (2, 5)])
+def test_stylegan3_pickle_gets_one_line_naming_stylegan3(
+    tmp_path: Path, spelling: int, protocol: int
+) -> None:
     _, _, D_state, D_kw, _ = _golden("official_sg3_32_cond")
     D_kw = dict(D_kw, c_dim=5, img_resolution=32)
     pkl = tmp_path / "stylegan3-t.pkl"
-    pkl.write_bytes(stylegan3_pickle_bytes(D_state, D_kw, numpy_spelling=spelling))
+    pkl.write_bytes(stylegan3_pickle_bytes(D_state, D_kw, numpy_spelling=spelling, protocol=protocol))
     raw = pkl.read_bytes()
     assert SPELLING[spelling] in raw and b"SynthesisInput" in raw
     with pytest.raises(SGError, match="StyleGAN3") as e:
         load_checkpoint(pkl)
     assert "numpy" not in str(e.value) and "\n" not in str(e.value)
-    if spelling == 2:
+    if (spelling, protocol) == (2, 4):
         r = subprocess.run(
             [sys.executable, "-m", "stylegan_cli.main", "info", str(pkl)],
             cwd=REPO,
