@@ -201,28 +201,7 @@ def _project_batch(
         f"projecting {', '.join(names) if len(names) <= 3 else f'{len(names)} images'}", writer.cfg.steps
     )
     t0 = time.perf_counter()
-    video = None
-    if writer.video:
-        from projector.video import ProjectionVideos
-
-        video = ProjectionVideos(
-            [writer.outdir / f"{s}_proj.mp4" for s in names], targets_u8, writer.cfg.steps
-        )
-
-    def on_step(step: int, img: torch.Tensor, loss: torch.Tensor) -> None:
-        bar.step()
-        if video is not None:
-            video.add(step, img)
-
-    try:
-        proj = project(writer.G, target, writer.cfg, writer.perceptual, stats, on_step, fast)
-        images = render_projection(writer.G, proj.w, proj.noise)
-        if video is not None:
-            video.finish(to_uint8(images))
-    except BaseException:
-        if video is not None:
-            video.abort()
-        raise
+    proj, images = _optimise(writer, target, targets_u8, names, stats, bar, fast)
     seconds = (time.perf_counter() - t0) / len(group)
     p, lp = scores(images, targets_u8, writer.perceptual)
     out = []
@@ -246,3 +225,38 @@ def _project_batch(
         bar.image_done()
         out.append(res)
     return out
+
+
+def _optimise(
+    writer: OutputWriter,
+    target: torch.Tensor,
+    targets_u8: torch.Tensor,
+    names: list[str],
+    stats: WStats,
+    bar: _Progress,
+    fast: FastPathOptions | None,
+) -> tuple[Projection, torch.Tensor]:
+    """One batch's projection and renders; the videos grow step by step and are removed on failure."""
+    video = None
+    if writer.video:
+        from projector.video import ProjectionVideos
+
+        video = ProjectionVideos(
+            [writer.outdir / f"{s}_proj.mp4" for s in names], targets_u8, writer.cfg.steps
+        )
+
+    def on_step(step: int, img: torch.Tensor, loss: torch.Tensor) -> None:
+        bar.step()
+        if video is not None:
+            video.add(step, img)
+
+    try:
+        proj = project(writer.G, target, writer.cfg, writer.perceptual, stats, on_step, fast)
+        images = render_projection(writer.G, proj.w, proj.noise)
+        if video is not None:
+            video.finish(to_uint8(images))
+    except BaseException:
+        if video is not None:
+            video.abort()
+        raise
+    return proj, images

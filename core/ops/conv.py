@@ -41,7 +41,10 @@ def conv2d_resample(
     flip_weight: bool = True,
     flip_filter: bool = False,
 ) -> torch.Tensor:
-    """conv2d(x, w) with optional FIR upsampling by `up` before or downsampling by `down` after."""
+    """conv2d(x, w) with optional FIR upsampling by `up` before or downsampling by `down` after.
+
+    One function, as the official `conv2d_resample`: its fast paths (1x1 down, transposed up, fused
+    pad/filter) are cases of one computation whose order matters for bit-exactness, so they stay together."""
     out_channels, in_per_group, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _pad4(padding)

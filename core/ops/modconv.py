@@ -28,7 +28,10 @@ def modulated_conv2d(
     flip_weight: bool = True,
     fused_modconv: bool = True,
 ) -> torch.Tensor:
-    """x [N,I,H,W], weight [O,I,k,k], styles [N,I] -> [N,O,H',W'] (+ noise, added after demodulation)."""
+    """x [N,I,H,W], weight [O,I,k,k], styles [N,I] -> [N,O,H',W'] (+ noise, added after demodulation).
+
+    Kept whole, as the official `modulated_conv2d`: the reduced-precision rescaling, the per-sample and the
+    fused (grouped) forms share their demodulation coefficients and must apply them in the same order."""
     batch = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
 
