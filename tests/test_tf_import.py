@@ -236,6 +236,20 @@ def test_bad_tf_files_are_one_line_errors(tmp_path, pickles):
     with pytest.raises(SGError, match="lacks the TF variable 'synthesis/8x8/Conv1/weight'"):
         load_checkpoint(missing)
 
+    G, D, Gs = golden_networks(DATA, "sg1_32_tiny")
+    Gs._state["static_kwargs"]["fmap_base"] = "lots"
+    damaged = tmp_path / "damaged.pkl"
+    damaged.write_bytes(dumps((G, D, Gs), "p4-np1"))
+    with pytest.raises(SGError, match="kwargs or variables are damaged"):
+        load_checkpoint(damaged)
+
+    G, D, Gs = golden_networks(DATA, "sg1_32_tiny")
+    Gs._state["components"]["synthesis"]._state["static_kwargs"]["use_instance_norm"] = False
+    variant = tmp_path / "variant.pkl"
+    variant.write_bytes(dumps((G, D, Gs), "p4-np1"))
+    with pytest.raises(SGError, match="use_instance_norm=False; sg supports only the official True"):
+        load_checkpoint(variant)
+
     other = tmp_path / "other.pkl"
     lone = network("Gs", "G_paper", {}, [("lod", np.float32(0))])
     other.write_bytes(dumps((lone, lone, lone), "p4-np1"))

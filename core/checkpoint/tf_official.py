@@ -100,7 +100,8 @@ def read_tf_pickle(path: str | os.PathLike) -> tuple[TFNetwork, TFNetwork, TFNet
     """(G, D, Gs) as records, plus how the file was written (protocol, numpy spelling)."""
     allowed = _SeenGlobals({**NUMPY_GLOBALS, NETWORK_GLOBAL: TFNetwork})
     top = restricted_load(path, allowed, kind="official TensorFlow StyleGAN network pickle")
-    if not (isinstance(top, tuple) and len(top) == 3 and all(isinstance(n, TFNetwork) for n in top)):
+    nets_ok = isinstance(top, tuple) and len(top) == 3
+    if not (nets_ok and all(isinstance(n, TFNetwork) and hasattr(n, "own_vars") for n in top)):
         raise SGError(f"{path}: not an official TF network pickle (expected the tuple (G, D, Gs))")
     with open(path, "rb") as f:
         head = f.read(2)
@@ -384,9 +385,16 @@ def family_of(Gs: TFNetwork, path: str | os.PathLike) -> Family:
 
 def checkpoint_from_tf_pickle(path: str | os.PathLike):
     """An official TF pickle as a Checkpoint (Gs -> G_ema, G, D), with what it was in `details`."""
+    G_tf, D_tf, Gs_tf, how = read_tf_pickle(path)
+    try:
+        return _checkpoint(G_tf, D_tf, Gs_tf, how, path)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # kwargs or variables of the wrong kind
+        raise SGError(f"{path}: the TF networks' kwargs or variables are damaged ({exc})") from None
+
+
+def _checkpoint(G_tf: TFNetwork, D_tf: TFNetwork, Gs_tf: TFNetwork, how: dict[str, str], path):
     from core.checkpoint.sgformat import Checkpoint
 
-    G_tf, D_tf, Gs_tf, how = read_tf_pickle(path)
     fam = family_of(Gs_tf, path)
     lod = _check_lod({"Gs": Gs_tf, "G": G_tf, "D": D_tf}, path)
     g_config = generator_config(fam, Gs_tf, path)
