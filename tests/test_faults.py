@@ -584,3 +584,39 @@ def test_os_errors_become_one_line_naming_path_and_cause():
     for code, words in cases.items():
         msg = str(os_error(OSError(code, os.strerror(code), "/x/out.png")))
         assert msg == f"cannot write /x/out.png: {words}" or words in msg, msg
+
+
+def _official_safetensors(path: Path, g_kwargs: object) -> Path:
+    meta = {"G_init_kwargs": json.dumps(g_kwargs)}
+    save_file({"G_ema.mapping.fc0.weight": torch.zeros(2, 2)}, str(path), metadata=meta)
+    return path
+
+
+def test_official_kwargs_missing_or_of_the_wrong_type(sg, tmp_path):
+    ok = {"z_dim": 32, "w_dim": 32, "c_dim": 0, "img_resolution": 16, "img_channels": 3}
+    cases = [
+        ({k: v for k, v in ok.items() if k != "z_dim"}, r"official G_init_kwargs lack 'z_dim'"),
+        ({**ok, "z_dim": "abc"}, r"G_init_kwargs\['z_dim'\] must be int, got 'abc'"),
+        ({**ok, "w_dim": 2.5}, r"G_init_kwargs\['w_dim'\] must be int"),
+        ({**ok, "mapping_kwargs": [1, 2]}, r"G_init_kwargs\['mapping_kwargs'\] is a list, not a dict"),
+        ({**ok, "synthesis_kwargs": {"channel_max": 10**9, "channel_base": 10**9}}, r"describes about"),
+        ([1, 2, 3], r"official G_init_kwargs is a list, not a dict"),
+    ]
+    for i, (kwargs, match) in enumerate(cases):
+        one_error(sg("info", _official_safetensors(tmp_path / f"o{i}.safetensors", kwargs)), match)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"ab",  # BINBYTES8 declaring a terabyte
+        b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + b"N.",  # a FRAME declaring a terabyte
+        b"\x80\x05\x96" + struct.pack("<Q", 1 << 62) + b"ab",  # BYTEARRAY8
+        b"\x80\x02\x8b" + struct.pack("<i", 2**31 - 1) + b"ab",  # LONG4 declaring 2 GiB of digits
+    ],
+)
+def test_tiny_pickles_declaring_huge_sizes(sg, tmp_path, blob):
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(blob)
+    assert len(blob) <= 14
+    one_error(sg("info", path), r"bomb\.pkl: not a readable official StyleGAN network pickle")

@@ -107,58 +107,107 @@ def read_official_pickle(path: str | os.PathLike) -> Any:
 
 def _synthesis_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """stylegan2-ada-pytorch nests `synthesis_kwargs`; stylegan3's networks_stylegan2 passes them flat."""
-    syn = dict(kw.get("synthesis_kwargs") or {})
+    syn = _sub(kw, "synthesis_kwargs", "G_init_kwargs")
     for k in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter"):
         if k in kw and k not in syn:
             syn[k] = kw[k]
     return syn
 
 
+_REQUIRED = object()
+
+
+def _kwarg(kw: Any, key: str, kind: type, where: str, default: Any = _REQUIRED) -> Any:
+    """One official kwarg as `kind` (int or float), or one line naming it when missing or of the wrong
+    type (a damaged or edited file must not end in KeyError: 'z_dim' or int('abc'))."""
+    if not isinstance(kw, dict):
+        raise SGError(f"official {where} is a {type(kw).__name__}, not a dict")
+    if key not in kw:
+        if default is _REQUIRED:
+            raise SGError(f"official {where} lack '{key}'")
+        return default
+    value = _num(kw[key])
+    if value is None or (kind is int and value != int(value)) or not np.isfinite(value):
+        raise SGError(f"official {where}['{key}'] must be {kind.__name__}, got {kw[key]!r:.60}")
+    return kind(value)
+
+
+def _sub(kw: Any, key: str, where: str) -> dict[str, Any]:
+    """A nested kwargs dict (mapping_kwargs, synthesis_kwargs, epilogue_kwargs); absent means empty."""
+    sub = kw.get(key) if isinstance(kw, dict) else None
+    if sub is not None and not isinstance(sub, dict):
+        raise SGError(f"official {where}['{key}'] is a {type(sub).__name__}, not a dict")
+    return dict(sub or {})
+
+
+def _optional_num(kw: dict[str, Any], key: str, where: str, default: Any) -> Any:
+    """A number that may be None: conv_clamp (kept as stored, int or float), mbstd_group_size, cmap_dim."""
+    if kw.get(key, default) is None:
+        return None
+    if key != "conv_clamp":
+        return _kwarg(kw, key, int, where, default)
+    _kwarg(kw, key, float, where, default)  # finite number check
+    return _num(kw[key]) if key in kw else default
+
+
+def _filter(kw: dict[str, Any], where: str) -> list[int]:
+    f = kw.get("resample_filter", [1, 3, 3, 1])
+    if not isinstance(f, (list, tuple)) or not 1 <= len(f) <= 16 or any(_num(v) is None for v in f):
+        raise SGError(f"official {where}['resample_filter'] must be a short list of numbers, got {f!r:.60}")
+    return [_num(v) for v in f]
+
+
 def generator_config_from_official(kw: dict[str, Any]) -> GeneratorConfig:
+    w = "G_init_kwargs"
+    if not isinstance(kw, dict):
+        raise SGError(f"official {w} is a {type(kw).__name__}, not a dict")
     syn = _synthesis_kwargs(kw)
     arch = syn.get("architecture", "skip")
     if arch != "skip":
         raise SGError(
             f"generator architecture '{arch}' is not supported (only the official 'skip' generator)"
         )
-    mapping = dict(kw.get("mapping_kwargs") or {})
+    mapping = _sub(kw, "mapping_kwargs", w)
     return GeneratorConfig(
         arch="stylegan2",
-        z_dim=int(kw["z_dim"]),
-        c_dim=int(kw.get("c_dim", 0)),
-        w_dim=int(kw["w_dim"]),
-        img_resolution=int(kw["img_resolution"]),
-        img_channels=int(kw.get("img_channels", 3)),
-        channel_base=int(syn.get("channel_base", 32768)),
-        channel_max=int(syn.get("channel_max", 512)),
-        num_fp16_res=int(syn.get("num_fp16_res", 0)),
-        conv_clamp=syn.get("conv_clamp"),
-        map_layers=int(mapping.get("num_layers", 8)),
-        map_lr_multiplier=float(mapping.get("lr_multiplier", 0.01)),
-        w_avg_beta=float(mapping.get("w_avg_beta", 0.995)),
-        resample_filter=list(syn.get("resample_filter", [1, 3, 3, 1])),
+        z_dim=_kwarg(kw, "z_dim", int, w),
+        c_dim=_kwarg(kw, "c_dim", int, w, 0),
+        w_dim=_kwarg(kw, "w_dim", int, w),
+        img_resolution=_kwarg(kw, "img_resolution", int, w),
+        img_channels=_kwarg(kw, "img_channels", int, w, 3),
+        channel_base=_kwarg(syn, "channel_base", int, w, 32768),
+        channel_max=_kwarg(syn, "channel_max", int, w, 512),
+        num_fp16_res=_kwarg(syn, "num_fp16_res", int, w, 0),
+        conv_clamp=_optional_num(syn, "conv_clamp", w, None),
+        map_layers=_kwarg(mapping, "num_layers", int, w, 8),
+        map_lr_multiplier=_kwarg(mapping, "lr_multiplier", float, w, 0.01),
+        w_avg_beta=_kwarg(mapping, "w_avg_beta", float, w, 0.995),
+        resample_filter=_filter(syn, w),
     )
 
 
 def discriminator_config_from_official(kw: dict[str, Any]) -> DiscriminatorConfig | None:
     """None when the D is of a kind we do not build (then only the generator is imported)."""
+    w = "D_init_kwargs"
+    if not isinstance(kw, dict):
+        raise SGError(f"official {w} is a {type(kw).__name__}, not a dict")
     if kw.get("architecture", "resnet") != "resnet":
         return None
-    epi = dict(kw.get("epilogue_kwargs") or {})
-    mapping = dict(kw.get("mapping_kwargs") or {})
+    epi = _sub(kw, "epilogue_kwargs", w)
+    mapping = _sub(kw, "mapping_kwargs", w)
     return DiscriminatorConfig(
-        c_dim=int(kw.get("c_dim", 0)),
-        img_resolution=int(kw["img_resolution"]),
-        img_channels=int(kw.get("img_channels", 3)),
-        channel_base=int(kw.get("channel_base", 32768)),
-        channel_max=int(kw.get("channel_max", 512)),
-        num_fp16_res=int(kw.get("num_fp16_res", 0)),
-        conv_clamp=kw.get("conv_clamp"),
-        mbstd_group_size=epi.get("mbstd_group_size", 4),
-        mbstd_num_channels=int(epi.get("mbstd_num_channels", 1)),
-        cmap_dim=kw.get("cmap_dim"),
-        map_layers=int(mapping.get("num_layers", 8)),
-        resample_filter=list(kw.get("resample_filter", [1, 3, 3, 1])),
+        c_dim=_kwarg(kw, "c_dim", int, w, 0),
+        img_resolution=_kwarg(kw, "img_resolution", int, w),
+        img_channels=_kwarg(kw, "img_channels", int, w, 3),
+        channel_base=_kwarg(kw, "channel_base", int, w, 32768),
+        channel_max=_kwarg(kw, "channel_max", int, w, 512),
+        num_fp16_res=_kwarg(kw, "num_fp16_res", int, w, 0),
+        conv_clamp=_optional_num(kw, "conv_clamp", w, None),
+        mbstd_group_size=_optional_num(epi, "mbstd_group_size", w, 4),
+        mbstd_num_channels=_kwarg(epi, "mbstd_num_channels", int, w, 1),
+        cmap_dim=_optional_num(kw, "cmap_dim", w, None),
+        map_layers=_kwarg(mapping, "num_layers", int, w, 8),
+        resample_filter=_filter(kw, w),
     )
 
 
@@ -275,9 +324,12 @@ def checkpoint_from_official_pickle(path: str | os.PathLike):
         raise SGError(f"{path}: not an official StyleGAN network pickle (no G_ema network found)")
     g_rec: PersistentRecord = top["G_ema"]
     _check_stylegan2(g_rec, path)
-    g_config = generator_config_from_record(g_rec)
     d_rec = top.get("D")
-    d_config = discriminator_config_from_record(d_rec) if isinstance(d_rec, PersistentRecord) else None
+    try:
+        g_config = generator_config_from_record(g_rec)
+        d_config = discriminator_config_from_record(d_rec) if isinstance(d_rec, PersistentRecord) else None
+    except SGError as exc:
+        raise SGError(f"{path}: {exc}") from None
     tensors = {f"G_ema.{k}": v for k, v in g_rec.state_dict().items()}
     if isinstance(top.get("G"), PersistentRecord):
         tensors.update({f"G.{k}": v for k, v in top["G"].state_dict().items()})
@@ -293,12 +345,17 @@ def checkpoint_from_official_tensors(tensors: dict[str, torch.Tensor], meta: dic
 
     from core.checkpoint.sgformat import Checkpoint, networks_from_tensors
 
-    g_config = generator_config_from_official(json.loads(meta["G_init_kwargs"]))
-    d_config = (
-        discriminator_config_from_official(json.loads(meta["D_init_kwargs"]))
-        if "D_init_kwargs" in meta
-        else None
-    )
+    try:
+        g_config = generator_config_from_official(json.loads(meta["G_init_kwargs"]))
+        d_config = (
+            discriminator_config_from_official(json.loads(meta["D_init_kwargs"]))
+            if "D_init_kwargs" in meta
+            else None
+        )
+    except json.JSONDecodeError as exc:
+        raise SGError(f"{path}: official kwargs in the metadata are not valid JSON ({exc})") from None
+    except SGError as exc:
+        raise SGError(f"{path}: {exc}") from None
     G_ema, G, D = networks_from_tensors(tensors, g_config, d_config, path)
     return Checkpoint(
         G_ema=G_ema, g_config=g_config, G=G, D=D, d_config=d_config, source="official-safetensors"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import IO, Any
@@ -228,6 +229,41 @@ LOAD_ERRORS = (
 )
 
 
+class _Capped:
+    """A file reader for the size pre-scan: a read past the end is an error, never an allocation."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self.f, self.left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self.left:
+            raise ValueError(f"it declares {n:,} bytes where only {self.left:,} remain (damaged or crafted)")
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def readline(self) -> bytes:
+        line = self.f.readline(min(self.left, 1 << 20))
+        self.left -= len(line)
+        return line
+
+
+def check_declared_sizes(path: str | os.PathLike) -> None:
+    """Walk the pickle's opcodes and refuse any length (bytes, strings, frames) longer than the file,
+    before the C unpickler allocates what a few bytes can declare (a 14-byte file can ask for a terabyte)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        reader = _Capped(f, size)
+        for op, arg, pos in pickletools.genops(reader):
+            if op.name == "FRAME" and isinstance(arg, int) and arg > size - pos:
+                raise ValueError(f"a frame declares {arg:,} bytes where only {size - pos:,} remain")
+            if op.name == "STOP":
+                return
+
+
 def restricted_load(
     path: str | os.PathLike, allowed: Mapping[GlobalKey, Any], kind: str = "network pickle"
 ) -> Any:
@@ -235,6 +271,7 @@ def restricted_load(
 
     `kind` names what the file should be ("official StyleGAN network pickle") in the error lines."""
     try:
+        check_declared_sizes(path)
         with open(path, "rb") as f:
             return RestrictedUnpickler(f, allowed, kind).load()
     except SGError as exc:
@@ -242,7 +279,10 @@ def restricted_load(
     except FileNotFoundError:
         raise SGError(f"{path}: file not found") from None
     except LOAD_ERRORS as exc:
-        raise SGError(f"{path}: not a readable {kind} (truncated or corrupt?): {exc}") from None
+        cause = str(exc) or type(exc).__name__
+        if isinstance(exc, MemoryError):  # a few bytes can declare terabytes: say so, not just "MemoryError"
+            cause = "it declares more data than memory can hold (damaged or crafted file)"
+        raise SGError(f"{path}: not a readable {kind} (truncated or corrupt?): {cause}") from None
 
 
 def allow(*tables: Mapping[GlobalKey, Any]) -> dict[GlobalKey, Any]:
