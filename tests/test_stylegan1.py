@@ -238,10 +238,13 @@ def test_discriminator_shapes_label_switch_and_minibatch_stddev():
     assert frozen_parameters(D, 3)[1] == ["b16.fromrgb", "b16.conv0", "b16.conv1"]
 
 
-def test_one_training_step_has_finite_gradients_everywhere():
-    G = tiny_generator(16).train().requires_grad_(True)
-    D = tiny_d(16).train().requires_grad_(True)
-    loss = F.softplus(-D(G(torch.randn(4, G.z_dim)))).mean() + F.softplus(D(torch.randn(4, 3, 16, 16))).mean()
+@pytest.mark.parametrize("c_dim", [0, 3])
+def test_one_training_step_has_finite_gradients_everywhere(c_dim):
+    G = tiny_generator(16, c_dim=c_dim, label_concat=c_dim > 0).train().requires_grad_(True)
+    D = tiny_d(16, c_dim=c_dim).train().requires_grad_(True)
+    c = torch.eye(3)[[0, 1, 2, 1]] if c_dim else None
+    fake = G(torch.randn(4, G.z_dim), c)
+    loss = F.softplus(-D(fake, c)).mean() + F.softplus(D(torch.randn(4, 3, 16, 16), c)).mean()
     loss.backward()
     for net in (G, D):
         for name, p in net.named_parameters():
