@@ -445,3 +445,21 @@ def test_conditional_stylegan2_pickle_maps_labels_and_leaves_its_d_out(tmp_path)
     with torch.no_grad():
         w = ck.G_ema.mapping(torch.from_numpy(z), torch.from_numpy(c))
     torch.testing.assert_close(w[:, 0], torch.from_numpy(x).float(), atol=1e-5, rtol=1e-5)
+
+
+def test_a_file_built_with_fused_scale_true_gets_flipped_upsampling_kernels(pickles, tmp_path):
+    """TF's fused upscale conv is nearest 2x + conv with the flipped kernel; ours fuses only from 128 px
+    ('auto'), so a file fused everywhere has its lower Conv0_up kernels flipped on the way in."""
+    G, D, Gs = golden_networks(DATA, "sg1_32_tiny")
+    for net in (G, Gs):
+        net._state["components"]["synthesis"]._state["static_kwargs"]["fused_scale"] = True
+    path = tmp_path / "fused.pkl"
+    path.write_bytes(dumps((G, D, Gs), "p4-np1"))
+    fused, auto = (
+        load_checkpoint(path).G_ema.synthesis,
+        _load(pickles["sg1_32_tiny", "p4-np1"]).G_ema.synthesis,
+    )
+    for res in (8, 16, 32):
+        a, b = getattr(fused, f"b{res}"), getattr(auto, f"b{res}")
+        assert torch.equal(a.conv0.weight, b.conv0.weight.flip([2, 3]))
+        assert torch.equal(a.conv1.weight, b.conv1.weight)
