@@ -620,3 +620,30 @@ def test_tiny_pickles_declaring_huge_sizes(sg, tmp_path, blob):
     path.write_bytes(blob)
     assert len(blob) <= 14
     one_error(sg("info", path), r"bomb\.pkl: not a readable official StyleGAN network pickle")
+
+
+def test_threads_are_shared_between_running_sg_processes(tmp_path, monkeypatch):
+    """Each sg process takes cores // (sg processes running); ended ones and reused pids do not count."""
+    import core.cpu as cpu
+
+    monkeypatch.setattr(cpu, "_registry", lambda: tmp_path)
+    monkeypatch.setattr(cpu, "_cores", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("SG_THREADS", raising=False)
+    (tmp_path / str(os.getpid())).write_text(cpu._start_time(os.getpid()))
+    assert cpu.fair_threads() == 8
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(other.pid)).write_text(cpu._start_time(other.pid))
+        (tmp_path / "1").write_text("123456789123")  # pid 1 is alive, but not the process that registered
+        assert cpu.fair_threads() == 4
+        assert not (tmp_path / "1").exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert cpu.fair_threads() == 8 and not (tmp_path / str(other.pid)).exists()
+    monkeypatch.setenv("SG_THREADS", "3")
+    assert cpu.fair_threads() == 3
+    monkeypatch.delenv("SG_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu.fair_threads() is None  # the user chose: torch already follows OMP_NUM_THREADS
