@@ -12,8 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-KEEP_REF = ("seeds", "z", "w_psi1", "img_psi1", "img_psi07", "png_psi1", "png_psi07", "d_in", "d_out",
-            "d_out_single", "meta_json")
+KEEP_REF = (
+    "seeds",
+    "z",
+    "w_psi1",
+    "img_psi1",
+    "img_psi07",
+    "png_psi1",
+    "png_psi07",
+    "d_in",
+    "d_out",
+    "d_out_single",
+    "meta_json",
+)
 
 
 def main(src: Path, dst: Path) -> None:
