@@ -121,13 +121,23 @@ def fair_threads() -> int | None:
     return max(1, _cores() // running_sg_processes())
 
 
+_applied_threads: int | None = None
+
+
 def _apply(threads: int | None) -> None:
+    """Set the thread count, unless the program chose its own (a count that is neither torch's default
+    nor the last one set here: a test fixture, a library caller)."""
+    global _applied_threads
     if threads is None:
         return
     import torch
 
-    if torch.get_num_threads() != threads:
+    current = torch.get_num_threads()
+    if current not in (_applied_threads, _cores()):
+        return
+    if current != threads:
         torch.set_num_threads(threads)
+    _applied_threads = threads
 
 
 def share_cpu() -> int | None:

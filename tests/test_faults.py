@@ -647,3 +647,7 @@ def test_threads_are_shared_between_running_sg_processes(tmp_path, monkeypatch):
     monkeypatch.delenv("SG_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert cpu.fair_threads() is None  # the user chose: torch already follows OMP_NUM_THREADS
+    monkeypatch.setattr(cpu, "_applied_threads", None)
+    torch.set_num_threads(1)  # chosen by the program (as this module's fixture does): left alone
+    cpu._apply(4)
+    assert torch.get_num_threads() == 1
