@@ -12,9 +12,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from core import validate
 from core.errors import SGError
 from core.latents import Latents
 from core.networks import truncate
+from core.networks.stylegan2 import NOISE_MODES
 
 __all__ = [
     "MAX_SEED",
@@ -36,7 +38,31 @@ __all__ = [
 ]
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState accepts seeds in [0, 2**32)
-NOISE_MODES = ("const", "random", "none")
+
+
+def check_noise_mode(mode: str, option: str = "--noise-mode") -> str:
+    """One of NOISE_MODES (a one-line error instead of a traceback from inside the network)."""
+    if mode not in NOISE_MODES:
+        raise SGError(f"{option} must be one of {', '.join(NOISE_MODES)} (got {mode!r})")
+    return mode
+
+
+def check_cutoff(cutoff: int | None, num_ws: int) -> int | None:
+    """--trunc-cutoff K truncates only ws 0..K-1; K must be within 1..num_ws."""
+    if cutoff is not None and not 1 <= cutoff <= num_ws:
+        raise SGError(f"--trunc-cutoff must be within 1..{num_ws} for this model (got {cutoff})")
+    return cutoff
+
+
+def check_class(class_idx: int | None, c_dim: int) -> int | None:
+    """--class fits the model: none for an unconditional model, 0..c_dim-1 for a conditional one."""
+    if class_idx is None:
+        return None
+    if not c_dim:
+        raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")
+    if not 0 <= class_idx < c_dim:
+        raise SGError(f"--class {class_idx} is out of range: this model has {c_dim} classes (0..{c_dim - 1})")
+    return class_idx
 
 
 def choose_device(name: str | None = "auto") -> torch.device:
@@ -88,9 +114,8 @@ def one_hot(classes: Sequence[int], c_dim: int) -> torch.Tensor:
 
 def labels_for(c_dim: int, class_idx: int | None, n: int) -> torch.Tensor:
     """Labels for n images of one class; conditional models need a class, unconditional ones refuse one."""
+    check_class(class_idx, c_dim)
     if c_dim == 0:
-        if class_idx is not None:
-            raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")
         return torch.zeros(n, 0)
     if class_idx is None:
         raise SGError(f"the model is conditional with {c_dim} classes: give --class 0..{c_dim - 1}")
@@ -181,8 +206,7 @@ def take_noise(noise: Sequence[torch.Tensor] | None, start: int, stop: int) -> l
 
 def batch_ranges(n: int, batch: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive batches covering range(n)."""
-    if batch < 1:
-        raise SGError(f"--batch must be >= 1 (got {batch})")
+    validate.at_least("--batch", batch, 1)
     for start in range(0, n, batch):
         yield start, min(start + batch, n)
 
@@ -196,8 +220,7 @@ def render(
     **synthesis_kwargs,
 ) -> torch.Tensor:
     """ws [N,num_ws,w_dim] (+ optional explicit noise maps) -> float images [N,C,H,W] on the CPU."""
-    if noise_mode not in NOISE_MODES:
-        raise SGError(f"noise mode must be one of {', '.join(NOISE_MODES)} (got {noise_mode!r})")
+    check_noise_mode(noise_mode, "noise mode")
     dev = G.mapping.w_avg.device
     maps = [n.to(dev) for n in noise] if noise is not None else None
     fast = getattr(G, "fast_path", None)  # set by core.fastpath.attach_fast_path (sg sample --fast)

@@ -20,7 +20,7 @@ from core import validate
 from core.errors import OutputError, SGError, os_cause, os_error
 from core.fileio import check_output_file, make_output_dir
 
-__all__ = ["CODECS", "Mp4Writer"]
+__all__ = ["CODECS", "FrameFolder", "Mp4Writer", "Strip", "VideoSink", "open_frame_sink", "output_kind"]
 
 # (fourcc, human name), in order of preference.
 CODECS: tuple[tuple[str, str], ...] = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
@@ -165,3 +165,94 @@ class Mp4Writer:
             self.close()
         else:
             self.abort()
+
+
+# ---- frame sinks: where a sequence of frames goes (sg interpolate) ---------------------------------
+
+STRIP_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def output_kind(out: str) -> str:
+    """'video' (.mp4), 'strip' (.png/.jpg) or 'frames' (no extension, or a trailing slash)."""
+    if out.endswith(("/", "\\")) or Path(out).suffix == "":
+        return "frames"
+    suffix = Path(out).suffix.lower()
+    if suffix == ".mp4":
+        return "video"
+    if suffix in STRIP_SUFFIXES:
+        return "strip"
+    raise SGError(f"--out {out!r}: use a .mp4 video, a .png/.jpg strip, or a folder for frames (DIR/)")
+
+
+class FrameFolder:
+    """frames/frame00000.png ...: one PNG per frame, written as they come."""
+
+    note = ""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def write(self, i: int, img: np.ndarray) -> None:
+        from core.images import save_png
+
+        save_png(img, self.folder / f"frame{i:05d}.png")
+
+    def finish(self, count: int) -> str:
+        return f"wrote {count} frames to {self.folder}/frame00000.png ..."
+
+    def abort(self) -> None:
+        """Frames already written stay (each is complete); nothing else to undo."""
+
+
+class Strip:
+    """One grid image of all frames, row-major, wrapping after ``cols`` frames (frames kept in memory)."""
+
+    note = ""
+
+    def __init__(self, path: str, cols: int) -> None:
+        self.path, self.cols = path, cols
+        self.frames: list[np.ndarray] = []
+
+    def write(self, i: int, img: np.ndarray) -> None:
+        self.frames.append(img)
+
+    def finish(self, count: int) -> str:
+        from core.images import make_grid, save_image
+
+        cols = min(self.cols, count)
+        path = save_image(make_grid(np.stack(self.frames), cols), self.path)
+        return f"wrote {path} ({count} frames, {cols} per row)"
+
+    def abort(self) -> None:
+        self.frames.clear()
+
+
+class VideoSink:
+    """An .mp4 through ``Mp4Writer`` (verified, then moved into place); ``note`` names the codec."""
+
+    def __init__(self, path: str, fps: float, size: int) -> None:
+        self.fps = fps
+        self.writer = Mp4Writer(path, fps, size, size)
+        self.note = f"video codec: {self.writer.codec}" + (
+            "" if self.writer.fourcc == "avc1" else " (this OpenCV has no H.264 encoder)"
+        )
+
+    def write(self, i: int, img: np.ndarray) -> None:
+        self.writer.write(img)
+
+    def finish(self, count: int) -> str:
+        path = self.writer.close()
+        return f"wrote {path} ({count} frames at {self.fps:g} fps, codec {self.writer.codec})"
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def open_frame_sink(out: str, fps: float, size: int, cols: int) -> FrameFolder | Strip | VideoSink:
+    """The sink ``out`` names (see ``output_kind``) for square frames of ``size`` px."""
+    kind = output_kind(out)
+    if kind == "frames":
+        return FrameFolder(out)
+    if kind == "strip":
+        return Strip(out, cols)
+    return VideoSink(out, fps, size)

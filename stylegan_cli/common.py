@@ -17,7 +17,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import SGError
-from core.generate import MAX_SEED, NOISE_MODES, choose_device
+from core.generate import (  # noqa: F401 (the checks are re-exported for the commands)
+    MAX_SEED,
+    NOISE_MODES,
+    check_class,
+    check_cutoff,
+    check_noise_mode,
+    choose_device,
+)
 from core.latents import model_content_hash, read_latent_meta, recorded_model
 
 __all__ = [
@@ -99,20 +106,6 @@ def parse_seeds(spec: str, what: str = "--seeds", unique: bool = False) -> list[
     if unique:
         seeds = list(dict.fromkeys(seeds))
     return seeds
-
-
-def check_noise_mode(mode: str) -> str:
-    """Validate --noise-mode (a one-line error instead of a usage dump)."""
-    if mode not in NOISE_MODES:
-        raise SGError(f"--noise-mode must be one of {', '.join(NOISE_MODES)} (got {mode!r})")
-    return mode
-
-
-def check_cutoff(cutoff: int | None, num_ws: int) -> int | None:
-    """--trunc-cutoff K truncates only ws 0..K-1; K must be within 1..num_ws."""
-    if cutoff is not None and not 1 <= cutoff <= num_ws:
-        raise SGError(f"--trunc-cutoff must be within 1..{num_ws} for this model (got {cutoff})")
-    return cutoff
 
 
 def looks_like_model(arg: str | os.PathLike[str]) -> bool:

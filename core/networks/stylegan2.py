@@ -24,7 +24,7 @@ from core.ops import (
     upsample2d,
 )
 
-NOISE_MODES = ("random", "const", "none")
+NOISE_MODES = ("const", "random", "none")  # const: the stored maps; random: fresh ones; none: zeros
 
 
 def reduced_dtype_for(
