@@ -1,21 +1,16 @@
-"""`sg mix MODEL A B --layers L`: style mixing of two latents, or the paper's mixing grid from seeds."""
+"""`sg mix [MODEL] A B --layers L`: style mixing of two latents, or the paper's mixing grid from seeds."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
 import typer
 
 from core import validate
 from core.errors import SGError
-from core.generate import render_uint8, retruncate, seed_latents
-from core.images import make_grid, save_png
-from core.latents import load_latents, validate_noise
-from core.mixing import mix_ws, mixing_grid_ws, parse_layers
+from core.generate import check_class
+from core.images import save_png
+from core.mixing import SEED_ARG, format_layers, mix_source, mix_ws, mixing_grid, parse_layers, render_one
 from stylegan_cli.common import (
     DEVICE_HELP,
     MODEL_OPT_HELP,
@@ -27,60 +22,6 @@ from stylegan_cli.common import (
     resolve_model,
     split_model_arg,
 )
-
-_SEED = re.compile(r"^\d+$")
-
-
-@dataclass
-class Source:
-    """One latent to mix: w [1, num_ws, w_dim] and its noise maps ([1,1,r,r] each) when it has its own."""
-
-    w: torch.Tensor
-    noise: list[torch.Tensor] | None
-    label: str
-
-
-def _resolve_source(
-    arg: str,
-    G: torch.nn.Module,
-    psi: float | None,
-    cutoff: int | None,
-    noise_mode: str,
-    class_idx: int | None,
-) -> Source:
-    """An .npz holding one latent, or a seed (mapped with --trunc/--class, as `sg sample` does)."""
-    path = Path(arg)
-    if not path.exists() and _SEED.match(arg):
-        classes = None if not G.c_dim else [class_idx]
-        lat = seed_latents(G, [int(arg)], classes, 1.0 if psi is None else psi, cutoff, noise_mode)
-        return Source(lat.w, lat.noise, f"seed {arg}")
-    lat = load_latents(path, num_ws=G.num_ws, w_dim=G.w_dim)
-    if lat.num != 1:
-        raise SGError(f"{path} holds {lat.num} latents; mix takes one latent per file")
-    noise = None
-    if lat.noise:
-        noise = validate_noise(lat.noise, [layer.resolution for layer in G.synthesis.noise_layers()], batch=1)
-    return Source(retruncate(G, lat.w, psi, cutoff), noise, str(path))
-
-
-def _check_class(G: torch.nn.Module, class_idx: int | None, needed: bool) -> None:
-    if class_idx is not None and not G.c_dim:
-        raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")
-    if class_idx is not None and not 0 <= class_idx < G.c_dim:
-        raise SGError(
-            f"--class {class_idx} is out of range: this model has {G.c_dim} classes (0..{G.c_dim - 1})"
-        )
-    if needed and G.c_dim and class_idx is None:
-        raise SGError(
-            f"the model is conditional with {G.c_dim} classes: give --class 0..{G.c_dim - 1} for seeds"
-        )
-
-
-def _render_one(
-    G: torch.nn.Module, w: torch.Tensor, noise: list[torch.Tensor] | None, mode: str
-) -> np.ndarray:
-    """One image, uint8 [H,W,C], rendered alone (batch 1) so equal inputs give bit-identical outputs."""
-    return next(render_uint8(G, w, mode, noise, batch=1))[1][0].numpy()
 
 
 def mix(
@@ -142,6 +83,45 @@ def mix(
     """
     check_noise_mode(noise_mode)
     validate.finite("--trunc", trunc)
+    model, a, b, grid = _check_args(args, model_opt, row_seeds, col_seeds, out)
+    latent_files = [Path(x) for x in (a, b) if x is not None and Path(x).is_file()]
+    G = load_model(resolve_model(model, latent_files), device)
+    cutoff = check_cutoff(trunc_cutoff, G.num_ws)
+    picked = parse_layers(layers, G.num_ws)
+    check_class(class_idx, G.c_dim)
+    if G.c_dim and class_idx is None and (grid or not (Path(a).exists() and Path(b).exists())):
+        raise SGError(
+            f"the model is conditional with {G.c_dim} classes: give --class 0..{G.c_dim - 1} for seeds"
+        )
+    if grid:
+        rows, cols = grid
+        total = (len(rows) + 1) * (len(cols) + 1) - 1
+        psi = 1.0 if trunc is None else trunc
+        with progress(total, "mixing") as advance:
+            image = mixing_grid(G, rows, cols, picked, psi, cutoff, noise_mode, class_idx, advance)
+        path = save_png(image, out or Path("mixgrid.png"))
+        typer.echo(
+            f"wrote {path} ({len(rows)} rows x {len(cols)} columns, layers {format_layers(picked)} "
+            "from the columns)"
+        )
+        return
+    src_a = mix_source(a, G, trunc, cutoff, noise_mode, class_idx)
+    src_b = mix_source(b, G, trunc, cutoff, noise_mode, class_idx)
+    noise = src_b.noise if len(picked) == G.num_ws else src_a.noise
+    path = save_png(
+        render_one(G, mix_ws(src_a.w, src_b.w, picked), noise, noise_mode), out or Path("mixed.png")
+    )
+    typer.echo(f"wrote {path} ({src_a.label} with layers {format_layers(picked)} from {src_b.label})")
+
+
+def _check_args(
+    args: list[str] | None,
+    model_opt: Path | None,
+    row_seeds: str | None,
+    col_seeds: str | None,
+    out: Path | None,
+) -> tuple[Path | None, str | None, str | None, tuple[list[int], list[int]] | None]:
+    """(model, A, B, grid seeds or None): two sources, or the grid's row and column seeds, not both."""
     model, rest = split_model_arg(args or [], model_opt)
     if len(rest) > 2:
         raise SGError(
@@ -149,95 +129,22 @@ def mix(
             "(.safetensors/.pkl/.pt or a run folder) or in --model"
         )
     a, b = (rest + [None, None])[:2]
-    grid_mode = row_seeds is not None or col_seeds is not None
-    if grid_mode:
+    grid = None
+    if row_seeds is not None or col_seeds is not None:
         if a is not None or b is not None:
             raise SGError("give either A and B, or --row-seeds and --col-seeds, not both")
         if row_seeds is None or col_seeds is None:
             raise SGError("the mixing grid needs both --row-seeds and --col-seeds")
-        rows, cols = parse_seeds(row_seeds, "--row-seeds"), parse_seeds(col_seeds, "--col-seeds")
+        grid = parse_seeds(row_seeds, "--row-seeds"), parse_seeds(col_seeds, "--col-seeds")
     elif a is None or b is None:
         raise SGError("give two latents A and B (.npz files or seeds), or --row-seeds and --col-seeds")
     else:
         for arg in (a, b):
-            if not Path(arg).exists() and not _SEED.match(arg):
+            if not Path(arg).exists() and not SEED_ARG.match(arg):
                 raise SGError(f"{arg}: no such latent file (and not a seed)")
     if out is not None and out.suffix.lower() != ".png":
         raise SGError(f"--out must be a .png file (got {out})")
-
-    latent_files = [Path(x) for x in (a, b) if x is not None and Path(x).is_file()]
-    G = load_model(resolve_model(model, latent_files), device)
-    cutoff = check_cutoff(trunc_cutoff, G.num_ws)
-    picked = parse_layers(layers, G.num_ws)
-    all_layers = len(picked) == G.num_ws
-
-    if grid_mode:
-        _check_class(G, class_idx, needed=True)
-        _mix_grid(G, rows, cols, picked, trunc, cutoff, noise_mode, class_idx, out or Path("mixgrid.png"))
-        return
-
-    needs_class = any(not Path(arg).exists() for arg in (a, b))
-    _check_class(G, class_idx, needed=needs_class)
-    src_a = _resolve_source(a, G, trunc, cutoff, noise_mode, class_idx)
-    src_b = _resolve_source(b, G, trunc, cutoff, noise_mode, class_idx)
-    w = mix_ws(src_a.w, src_b.w, picked)
-    noise = src_b.noise if all_layers else src_a.noise
-    path = save_png(_render_one(G, w, noise, noise_mode), out or Path("mixed.png"))
-    typer.echo(f"wrote {path} ({src_a.label} with layers {_ranges(picked)} from {src_b.label})")
-
-
-def _mix_grid(
-    G: torch.nn.Module,
-    rows: list[int],
-    cols: list[int],
-    picked: list[int],
-    trunc: float | None,
-    cutoff: int | None,
-    noise_mode: str,
-    class_idx: int | None,
-    out: Path,
-) -> None:
-    """Render the (rows+1) x (cols+1) grid: sources on the top row and left column, mixes inside."""
-    psi = 1.0 if trunc is None else trunc
-    one = [class_idx] if G.c_dim else None
-    row_lat = seed_latents(G, rows, None if one is None else one * len(rows), psi, cutoff, noise_mode)
-    col_lat = seed_latents(G, cols, None if one is None else one * len(cols), psi, cutoff, noise_mode)
-    cells = mixing_grid_ws(row_lat.w, col_lat.w, picked)  # [R, C, num_ws, w_dim]
-    all_layers = len(picked) == G.num_ws
-
-    def noise_of(lat, i: int) -> list[torch.Tensor] | None:
-        return None if lat.noise is None else [n[i : i + 1] for n in lat.noise]
-
-    h, w, ch = G.img_resolution, G.img_resolution, G.img_channels
-    tiles = np.zeros(((len(rows) + 1) * (len(cols) + 1), h, w, ch), dtype=np.uint8)
-    ncols = len(cols) + 1
-    with progress((len(rows) + 1) * (len(cols) + 1) - 1, "mixing") as advance:
-        for c in range(len(cols)):
-            tiles[c + 1] = _render_one(G, col_lat.w[c : c + 1], noise_of(col_lat, c), noise_mode)
-            advance(1)
-        for r in range(len(rows)):
-            tiles[(r + 1) * ncols] = _render_one(G, row_lat.w[r : r + 1], noise_of(row_lat, r), noise_mode)
-            advance(1)
-            for c in range(len(cols)):
-                noise = noise_of(col_lat, c) if all_layers else noise_of(row_lat, r)
-                tiles[(r + 1) * ncols + c + 1] = _render_one(G, cells[r, c][None], noise, noise_mode)
-                advance(1)
-    path = save_png(make_grid(tiles, ncols), out)
-    typer.echo(
-        f"wrote {path} ({len(rows)} rows x {len(cols)} columns, layers {_ranges(picked)} from the columns)"
-    )
-
-
-def _ranges(idx: list[int]) -> str:
-    """[0,1,2,3,8] -> '0-3,8' for messages."""
-    parts, start = [], None
-    for i, v in enumerate(idx):
-        if start is None:
-            start = v
-        if i + 1 == len(idx) or idx[i + 1] != v + 1:
-            parts.append(str(start) if start == v else f"{start}-{v}")
-            start = None
-    return ",".join(parts)
+    return model, a, b, grid
 
 
 def register(app: typer.Typer) -> None:
