@@ -1,28 +1,16 @@
-"""`sg sample MODEL`: images from seeds (official z convention), in bulk, or from saved latents."""
+"""`sg sample [MODEL]`: images from seeds (official z convention), in bulk, or from saved latents."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
 import typer
 
 from core import validate
 from core.errors import SGError
 from core.fileio import check_output_dir, folder_lock
-from core.generate import (
-    MAX_SEED,
-    NOISE_MODES,
-    batch_ranges,
-    random_classes,
-    render_uint8,
-    retruncate,
-    seed_latents,
-    take_noise,
-)
-from core.images import make_grid, save_png
-from core.latents import Latents, load_latents, model_record, validate_noise
+from core.generate import MAX_SEED, check_class, random_classes
+from core.sampling import Rendering, latent_count, write_grid, write_latent_images, write_seed_images
 from stylegan_cli.common import (
     DEVICE_HELP,
     FAST_HELP,
@@ -36,62 +24,6 @@ from stylegan_cli.common import (
     progress,
     resolve_model,
 )
-
-
-def _grid_cols(n: int) -> int:
-    """A near-square grid."""
-    return max(1, int(np.ceil(np.sqrt(n))))
-
-
-def _latent_record(lat: Latents, i: int, meta: dict) -> Latents:
-    """Latent i of a batch as its own one-latent file (noise maps sliced to that image)."""
-    noise = take_noise(lat.noise, i, i + 1)
-    return Latents(w=lat.w[i : i + 1], z=None if lat.z is None else lat.z[i : i + 1], noise=noise, meta=meta)
-
-
-def _render_seeds(
-    G: torch.nn.Module,
-    seeds: list[int],
-    classes: list[int] | None,
-    names: list[str],
-    outdir: Path,
-    psi: float,
-    cutoff: int | None,
-    noise_mode: str,
-    batch: int,
-    save_latents: bool,
-    keep: bool,
-    model_path: Path,
-) -> list[np.ndarray]:
-    """Map, render and write seeds batch by batch; returns the uint8 images when ``keep`` (for --grid)."""
-    kept: list[np.ndarray] = []
-    record = model_record(model_path) if save_latents else {}
-    with progress(len(seeds), "rendering") as advance:
-        for start, stop in batch_ranges(len(seeds), batch):
-            cls = classes[start:stop] if classes is not None else None
-            lat = seed_latents(G, seeds[start:stop], cls, psi, cutoff, noise_mode)
-            for j0, imgs in render_uint8(G, lat.w, noise_mode, lat.noise, batch=stop - start):
-                for j, img in enumerate(imgs, start=j0):
-                    name = names[start + j]
-                    save_png(img, outdir / f"{name}.png")
-                    if save_latents:
-                        meta = {
-                            "space": "w",
-                            "seed": seeds[start + j],
-                            "psi": psi,
-                            "trunc_cutoff": cutoff,
-                            "noise_mode": noise_mode,
-                            "class": None if cls is None else cls[j],
-                            "num_ws": G.num_ws,
-                            "w_dim": G.w_dim,
-                            "resolution": G.img_resolution,
-                            **record,
-                        }
-                        _latent_record(lat, j, meta).save(outdir / f"{name}.npz")
-                    if keep:
-                        kept.append(img.numpy())
-            advance(stop - start)
-    return kept
 
 
 def sample(
@@ -190,20 +122,28 @@ def sample(
     model = resolve_model(model_arg or model_opt, [latents] if latents is not None else [])
     G = load_model(model, device, fast=fast)
     cutoff = check_cutoff(trunc_cutoff, G.num_ws)
-    if class_idx is not None:
-        if not G.c_dim:
-            raise SGError(f"--class {class_idx} given but the model is unconditional (no classes)")
-        if not 0 <= class_idx < G.c_dim:
-            raise SGError(
-                f"--class {class_idx} is out of range: this model has {G.c_dim} classes (0..{G.c_dim - 1})"
-            )
-
+    check_class(class_idx, G.c_dim)
+    how = Rendering(trunc, cutoff, noise_mode, batch)
     if latents is not None:
-        _sample_latents(G, latents, trunc, cutoff, noise_mode, outdir, grid, batch)
-        return
+        with progress(latent_count(G, latents), "rendering") as advance:
+            n, used, kept = write_latent_images(G, latents, outdir, how, keep=grid, advance=advance)
+        typer.echo(f"wrote {n} image(s) to {outdir} ({used})")
+    else:
+        seed_list, names, classes = _what_to_render(G, seeds, seed_list, num, seed, class_idx)
+        with folder_lock(outdir), progress(len(seed_list), "rendering") as advance:
+            record = model if save_latents else None
+            kept = write_seed_images(G, seed_list, classes, names, outdir, how, record, grid, advance)
+        typer.echo(
+            f"wrote {len(seed_list)} image(s) to {outdir}" + (" with .npz latents" if save_latents else "")
+        )
+    if grid:
+        typer.echo(f"wrote {write_grid(kept, outdir)}")
 
-    psi = 1.0 if trunc is None else float(trunc)
-    mode = noise_mode or "const"
+
+def _what_to_render(
+    G, seeds: str | None, seed_list: list[int], num: int | None, seed: int, class_idx: int | None
+) -> tuple[list[int], list[str], list[int] | None]:
+    """(seeds, file names, classes): --seeds as given, or --num images from --seed on."""
     classes: list[int] | None = None
     if seeds is not None:
         if G.c_dim and class_idx is None:
@@ -220,52 +160,7 @@ def sample(
             classes = random_classes(G.c_dim, num, seed)
     if G.c_dim and classes is None:
         classes = [class_idx] * len(seed_list)
-
-    with folder_lock(outdir):  # a second sg sample into this folder stops instead of mixing files
-        kept = _render_seeds(
-            G, seed_list, classes, names, outdir, psi, cutoff, mode, batch, save_latents, grid, model
-        )
-    typer.echo(
-        f"wrote {len(seed_list)} image(s) to {outdir}" + (" with .npz latents" if save_latents else "")
-    )
-    if grid:
-        path = save_png(make_grid(np.stack(kept), _grid_cols(len(kept))), outdir / "grid.png")
-        typer.echo(f"wrote {path}")
-
-
-def _sample_latents(
-    G: torch.nn.Module,
-    path: Path,
-    trunc: float | None,
-    cutoff: int | None,
-    noise_mode: str | None,
-    outdir: Path,
-    grid: bool,
-    batch: int,
-) -> None:
-    """Render every latent of an .npz, using its noise maps when it has them (exact re-render)."""
-    lat = load_latents(path, num_ws=G.num_ws, w_dim=G.w_dim)
-    n = lat.num
-    noise = None
-    if lat.noise:
-        noise = validate_noise(lat.noise, [layer.resolution for layer in G.synthesis.noise_layers()], batch=n)
-    stored = lat.meta.get("noise_mode")
-    mode = noise_mode or (stored if stored in NOISE_MODES else "const")
-    ws = retruncate(G, lat.w.to(G.mapping.w_avg.device), trunc, cutoff)
-    names = [path.stem] if n == 1 else [f"{path.stem}_{i:02d}" for i in range(n)]
-    kept: list[np.ndarray] = []
-    with progress(n, "rendering") as advance:
-        for start, imgs in render_uint8(G, ws, mode, noise, batch=batch):
-            for j, img in enumerate(imgs, start=start):
-                save_png(img, outdir / f"{names[j]}.png")
-                if grid:
-                    kept.append(img.numpy())
-            advance(imgs.shape[0])
-    how = "stored noise maps" if noise is not None else f"noise {mode}"
-    typer.echo(f"wrote {n} image(s) to {outdir} ({how})")
-    if grid:
-        out = save_png(make_grid(np.stack(kept), _grid_cols(n)), outdir / "grid.png")
-        typer.echo(f"wrote {out}")
+    return seed_list, names, classes
 
 
 def register(app: typer.Typer) -> None:
