@@ -651,3 +651,14 @@ def test_threads_are_shared_between_running_sg_processes(tmp_path, monkeypatch):
     torch.set_num_threads(1)  # chosen by the program (as this module's fixture does): left alone
     cpu._apply(4)
     assert torch.get_num_threads() == 1
+
+
+def test_edited_random_state_in_a_snapshot():
+    from core.training.snapshot import restore_rng
+
+    with pytest.raises(SGError, match=r"cannot restore the random state from the snapshot"):
+        restore_rng({"rng.numpy_keys": torch.zeros(3, dtype=torch.int64)}, {"numpy": ["MT19937", 0, 0, 0.0]})
+    with pytest.raises(SGError, match=r"cannot restore the random state"):
+        restore_rng({}, {"python": [3, "abc", None]})
+    with pytest.raises(SGError, match=r"cannot restore the random state"):
+        restore_rng({"rng.torch": torch.zeros(3)}, {})

@@ -105,6 +105,16 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """The random streams exactly as the snapshot left them; an edited or damaged state is one line."""
+    try:
+        _restore_rng(tensors, meta)
+    except (TypeError, ValueError, RuntimeError, IndexError, OverflowError) as exc:
+        raise SGError(
+            f"cannot restore the random state from the snapshot ({exc}); it was edited or damaged"
+        ) from None
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
