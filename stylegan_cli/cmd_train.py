@@ -107,6 +107,23 @@ def train(
         "model (--resume model.pkl) on a small dataset, where D overfits first; e.g. 10 at 256 px. "
         "Not for training from scratch [default: 0].",
     ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        help="Metrics computed at every snapshot into metrics.jsonl and metrics-<snapshot>.json, named "
+        "as in `sg metrics`, e.g. fid50k_full,kid50k_full (the official trainer's: fid50k_full). "
+        "Default: none.",
+    ),
+    metrics_num: int | None = typer.Option(
+        None,
+        "--metrics-num",
+        help="Generated images per snapshot metric. Default: the protocol's (50000 for fid50k_full).",
+    ),
+    weights_dir: Path | None = typer.Option(
+        None,
+        "--weights-dir",
+        help="Folder with the metrics' pretrained files (else the torch hub cache, else downloaded).",
+    ),
 ) -> None:
     """Train a GAN; writes snapshots, sample grids, metrics.jsonl (and TensorBoard logs) under --outdir.
 
@@ -160,6 +177,9 @@ def train(
         p=p,
         p_max=p_max,
         freezed=freezed,
+        metrics=metrics,
+        metrics_num=metrics_num,
+        weights_dir=str(weights_dir) if weights_dir is not None else None,
     )
     if (gpus or 1) > 1 and "WORLD_SIZE" not in os.environ:
         _launch(opts)

@@ -447,3 +447,36 @@ def test_cli_results_file_and_compare(monkeypatch, capsys, tmp_path):
     assert f"{va:.4g}" in row and f"{vb:.4g}" in row
     code, _, err = _sg(monkeypatch, capsys, "metrics", "--compare", "run-a", "nowhere")
     assert code != 0 and "not found: nowhere" in err
+
+
+# ----------------------------------------------------------------------------- sg train --metrics
+
+
+def test_train_metrics_at_every_snapshot_leave_training_unchanged(tmp_path, empty_hub, monkeypatch):
+    from core.checkpoint.sgformat import read_safetensors
+    from core.metrics.results import find_results, read_results
+    from core.training import TrainOptions, train
+    from core.training.progress import read_metrics
+
+    data = _dataset(tmp_path / "data", 3, n=32)
+    kw = dict(data=str(data), cfg="tiny", batch=8, snap=0.016, tick=0.016, kimg=0.032, progress=False)
+    kw.update(r1_interval=2, pl_interval=2, seed=0, aug="noaug")
+    plain = train(TrainOptions(outdir=str(tmp_path / "a"), **kw))
+    measured = train(TrainOptions(outdir=str(tmp_path / "b"), metrics="swd", metrics_num=16, **kw))
+    rows = [r for r in read_metrics(measured.run_dir) if "swd_mean" in r]
+    assert [r["nimg"] for r in rows] == [16, 32] and all(r["swd_mean"] > 0 for r in rows)
+    assert rows[-1]["snapshot"] == measured.snapshot.name
+    doc = read_results(find_results(measured.run_dir))  # the newest snapshot's metrics-<snapshot>.json
+    assert doc["metrics"]["swd"]["values"]["swd_mean"] == rows[-1]["swd_mean"]
+    assert doc["metrics"]["swd"]["num_gen"] == 16 and doc["model"] == str(measured.snapshot)
+    ta, _ = read_safetensors(plain.snapshot)
+    tb, _ = read_safetensors(measured.snapshot)
+    assert ta.keys() == tb.keys() and any(k.startswith("G_ema.") for k in ta)
+    assert all(torch.equal(v, tb[k]) for k, v in ta.items())  # measuring changed nothing in training
+
+    monkeypatch.setenv("SG_OFFLINE", "1")
+    with pytest.raises(SGError, match=INCEPTION.filename):  # before any run folder or data work
+        train(TrainOptions(outdir=str(tmp_path / "c"), metrics="kid50k_full", **kw))
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(SGError, match="unknown metric 'fid'"):
+        train(TrainOptions(outdir=str(tmp_path / "c"), metrics="fid", **kw))

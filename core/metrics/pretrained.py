@@ -79,7 +79,7 @@ def weights_path(
         why = "downloads not allowed here"
     where = f"{Path(weights_dir).expanduser() / file.filename} or {cached}" if weights_dir else str(cached)
     raise SGError(
-        f"{file.what} weights {file.filename} not found ({why}): put {file.url} at {where}"
+        f"{file.what} weights not found ({why}): put {file.url} at {where}"
         + ("" if weights_dir else ", or in a folder given with --weights-dir DIR")
     )
 

@@ -283,6 +283,17 @@ class Trainer:
         prune_snapshots(self.run_dir, self.config.keep)
         return path
 
+    def _snapshot_metrics(self, path: Path) -> None:
+        """--metrics on G_ema at this snapshot (main process), into metrics.jsonl and metrics-<snap>.json."""
+        from core.metrics.training import snapshot_metrics
+
+        c = self.config
+        record = snapshot_metrics(
+            self.G_ema, self.plan.dataset, path, c.metrics, c.metrics_num, c.weights_dir, self.device, c.seed
+        )
+        if self.monitor is not None:
+            self.monitor.metrics({"kimg": self.cur_nimg / 1000, "nimg": self.cur_nimg, **record})
+
     def _tick_record(
         self, means: dict[str, float], train_s: float, snapshot_s: float, nimg_delta: int, tick: int
     ) -> dict[str, Any]:
@@ -415,6 +426,8 @@ class Trainer:
                     if snap_due:
                         path = self._save_snapshot()
                         self.last_snapshot = path or self.last_snapshot
+                        if path is not None and opts.metrics:
+                            self._snapshot_metrics(path)
                         next_snap = (math.floor(self.cur_nimg / snap_nimg) + 1) * snap_nimg
                         snapshot_s = timer.lap()  # kept out of the next tick's s/kimg
                     if done or stop_now:

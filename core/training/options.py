@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 }
 AUG_MODES = ("ada", "fixed", "noaug")
 # Fields that describe this invocation rather than the run, never inherited from a resumed snapshot.
-NOT_INHERITED = frozenset({"resume", "progress", "workers", "device"})
+NOT_INHERITED = frozenset({"resume", "progress", "workers", "device", "weights_dir"})
 
 
 @dataclass
@@ -87,6 +87,9 @@ class TrainOptions:
     p: float | None = None  # fixed: the strength; ada: the starting strength
     p_max: float | None = None  # ceiling of the ADA strength
     freezed: int | None = None  # Freeze-D: D's first N layers stay fixed
+    metrics: str | None = None  # metric names (core.metrics.protocols) computed at every snapshot
+    metrics_num: int | None = None  # generated images per metric (None: the official protocol's)
+    weights_dir: str | None = None  # the metrics' pretrained files (core.metrics.pretrained)
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,10 +138,18 @@ class TrainOptions:
             (self.lr is None or self.lr > 0, f"--lr must be > 0 (got {self.lr})"),
             (self.workers is None or self.workers >= 0, f"--workers must be >= 0 (got {self.workers})"),
             *self._augment_checks(),
+            (
+                self.metrics_num is None or self.metrics_num >= 2,
+                f"--metrics-num must be >= 2 (got {self.metrics_num})",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise SGError(message)
+        if self.metrics:
+            from core.metrics.protocols import parse_metrics
+
+            parse_metrics(self.metrics)  # unknown names: one line before any data is opened
 
     def _edge_checks(self) -> None:
         """Finite numbers, sizes >= 1, a seed in 0..2^32-1 and a device that exists (core.validate)."""
@@ -254,6 +265,10 @@ class RunConfig:
     p: float = 0.0  # fixed: the strength; ada: where p starts (a resume restores the snapshot's p)
     p_max: float = 1.0
     freezed: int = 0
+    # -- metrics at every snapshot (sg metrics' names; "" for none)
+    metrics: str = ""
+    metrics_num: int | None = None  # generated images per metric (None: the official protocol's)
+    weights_dir: str | None = None
 
     @property
     def per_rank_batch(self) -> int:

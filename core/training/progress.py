@@ -140,6 +140,20 @@ class TrainingMonitor:
         # The history stays on screen: with a live bar, rich prints this line above it.
         self.print(f"kimg {record['kimg']:.3f}/{self.total_kimg:g}  {rate}  {losses}{mem}{eta_text}")
 
+    def metrics(self, record: dict[str, Any]) -> None:
+        """A snapshot's metric values (sg train --metrics): to metrics.jsonl, TensorBoard and the console."""
+        if self.metrics_file is not None:
+            self.metrics_file.write(json.dumps(record) + "\n")
+            self.metrics_file.flush()
+        skip = ("kimg", "nimg", "snapshot", "metrics_s")
+        values = {k: v for k, v in record.items() if k not in skip and isinstance(v, float | int)}
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"metrics/{k}", v, global_step=int(record["nimg"]))
+            self.tb.flush()
+        text = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+        self.print(f"metrics at kimg {record['kimg']:.3f}: {text}  ({record.get('metrics_s', 0):.1f} s)")
+
     def print(self, message: str) -> None:
         self.console.print(message, highlight=False, soft_wrap=True)
 

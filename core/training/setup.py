@@ -62,6 +62,10 @@ def plan_run(
             opts = dataclasses.replace(opts, aug="noaug")
     opts = opts.with_defaults()
     opts.validate()
+    if opts.metrics:  # the metrics' pretrained files: found (or downloaded) now, not at the first snapshot
+        from core.metrics.protocols import MetricOptions, check_weights, parse_metrics
+
+        check_weights(parse_metrics(opts.metrics), MetricOptions(weights_dir=opts.weights_dir))
     dataset = _open_data(opts, ck, resume_path, progress)
     c_dim = dataset.num_classes if opts.cond else 0
     preset = get_preset(
@@ -111,7 +115,10 @@ def resolve_config(
     resume_path: Path | None,
     continues: bool,
 ) -> RunConfig:
-    """Each field once: the option if given, else the preset; network shape from the resumed model."""
+    """Each field once: the option if given, else the preset; network shape from the resumed model.
+
+    Long because it is one constructor call with a line per RunConfig field: the whole resolution reads
+    top to bottom in one place, which is the point of having one."""
 
     def pick(option: object, preset_value: object) -> object:
         return preset_value if option is None else option
@@ -173,6 +180,9 @@ def resolve_config(
         p=opts.p or 0.0,
         p_max=opts.p_max,
         freezed=opts.freezed,
+        metrics=opts.metrics or "",
+        metrics_num=opts.metrics_num,
+        weights_dir=opts.weights_dir,
     )
 
 
