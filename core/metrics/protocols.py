@@ -237,7 +237,7 @@ def _evaluate(p: Protocol, G, ds, opts: MetricOptions, nets, gen, real, n_gen: i
         return {p.name: kid}
     if p.kind == "pr":
         prec, rec = stats.precision_recall(
-            real["vgg16"]["fc2"][:n_real], gen["vgg16"]["fc2"][:n_gen], **p.params
+            real["vgg16"]["fc2"][:n_real], gen["vgg16"]["fc2"][:n_gen], device=opts.device, **p.params
         )
         return {f"{p.name}_precision": prec, f"{p.name}_recall": rec}
     if p.kind == "is":

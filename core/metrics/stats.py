@@ -55,17 +55,24 @@ def kernel_distance(
 
 
 def precision_recall(
-    real: np.ndarray, gen: np.ndarray, k: int = 3, batch: int = 10000
+    real: np.ndarray,
+    gen: np.ndarray,
+    k: int = 3,
+    batch: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[float, float]:
     """Improved precision/recall (Kynkaanniemi et al. 2019): the share of generated vectors inside the real
-    manifold (each real vector's ball reaching its k-th nearest real neighbour), and the other way round."""
+    manifold (each real vector's ball reaching its k-th nearest real neighbour), and the other way round.
+    Distances are computed on `device` (the official code uses the GPU) in row blocks of `batch`."""
     from torch_fidelity.metric_prc import prc_features_to_metric
 
     if min(len(real), len(gen)) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} vectors per side")
+    if batch is None:  # rows per distance block [rows, N] of float64: about 2 GB at most
+        batch = int(np.clip((1 << 28) // max(len(real), len(gen)), 1, 10000))
     out = prc_features_to_metric(
-        _tensor(gen),
-        _tensor(real),
+        _tensor(gen).to(device),
+        _tensor(real).to(device),
         prc_neighborhood=k,
         prc_batch_size=batch,
         save_cpu_ram=True,
