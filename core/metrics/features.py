@@ -54,8 +54,20 @@ class FeatureNet:
         x = images.to(self.device)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)  # grayscale as RGB, as the official metrics do
-        out = self.module(x)
+        with full_fp32():
+            out = self.module(x)
         return {k: v.float().cpu() for k, v in zip(self.outputs, out, strict=True)}
+
+
+@contextlib.contextmanager
+def full_fp32() -> Iterator[None]:
+    """No TF32 in convolutions and matmuls (cuDNN allows it by default), as the official metrics run."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @contextlib.contextmanager

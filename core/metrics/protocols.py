@@ -160,7 +160,15 @@ def compute_metrics(
     opts: MetricOptions,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, dict[str, Any]]:
-    """{metric name: {"values": {official key: float}, "num_gen", "num_real", "protocol", "seconds"}}."""
+    """{metric name: {"values": {official key: float}, "num_gen", "num_real", "protocol", "seconds"}}.
+    Without TF32 anywhere (generator and feature networks), as the official calc_metrics runs."""
+    from core.metrics.features import full_fp32
+
+    with full_fp32():
+        return _compute(protocols, G, ds, opts, log)
+
+
+def _compute(protocols, G, ds, opts: MetricOptions, log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
     check_weights(protocols, opts)
     G = G.eval()
     nets = _Nets(opts)
