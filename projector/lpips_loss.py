@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import SGError
+from core.metrics.pretrained import PretrainedFile, weights_path
 from projector.metrics import mse_loss, psnr
 
 __all__ = [
@@ -64,21 +65,11 @@ def backbone_weights_path(
         if not p.is_file():
             raise SGError(f"--vgg-weights file not found: {p} (expected torchvision's {filename})")
         return p
-    p = hub_checkpoint_path(filename)
-    if p.is_file():
-        return p
-    why = "offline mode, SG_OFFLINE=1" if os.environ.get("SG_OFFLINE") == "1" else ""
-    if download and not why:
-        print(f"downloading LPIPS backbone weights {DOWNLOAD_ROOT}{filename} -> {p}", file=sys.stderr)
-        try:
-            download_backbone(DOWNLOAD_ROOT + filename, p)
-            return p
-        except Exception as e:  # no network, proxy, disk full: all end in the same instructions
-            why = f"download failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    raise SGError(
-        f"LPIPS backbone weights {filename} not found"
-        + (f" ({why})" if why else "")
-        + f": put {DOWNLOAD_ROOT}{filename} at {p}, or pass --vgg-weights PATH"
+    # The one rule for pretrained files (hub cache, download when online, one-line error), shared with
+    # sg metrics, which reads the same VGG16 file for precision/recall and PPL.
+    file = PretrainedFile(filename, DOWNLOAD_ROOT + filename, "LPIPS backbone")
+    return weights_path(
+        file, allow_download=download, downloader=download_backbone, hint=", or pass --vgg-weights PATH"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,14 @@ def download(url: str, dest: Path) -> None:
 
 
 def weights_path(
-    file: PretrainedFile, weights_dir: str | os.PathLike[str] | None = None, allow_download: bool = True
+    file: PretrainedFile,
+    weights_dir: str | os.PathLike[str] | None = None,
+    allow_download: bool = True,
+    downloader: Callable[[str, Path], None] | None = None,
+    hint: str = ", or in a folder given with --weights-dir DIR",
 ) -> Path:
-    """Resolve `file` by the rule above; a missing file is one SGError line naming it and where it goes."""
+    """Resolve `file` by the rule above; a missing file is one SGError line naming it and where it goes
+    (`hint`: the command's own way to give the file). `downloader(url, dest)` defaults to `download`."""
     if weights_dir is not None:
         d = Path(weights_dir).expanduser()
         if not d.is_dir():
@@ -71,16 +77,16 @@ def weights_path(
     if allow_download and not why:
         print(f"downloading {file.what} weights {file.url} -> {cached}", file=sys.stderr)
         try:
-            download(file.url, cached)
+            (downloader or download)(file.url, cached)
             return cached
         except Exception as e:  # no network, a proxy, a full disk: all end in the same instructions
             why = f"download failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    elif not allow_download and not why:
-        why = "downloads not allowed here"
     where = f"{Path(weights_dir).expanduser() / file.filename} or {cached}" if weights_dir else str(cached)
     raise SGError(
-        f"{file.what} weights not found ({why}): put {file.url} at {where}"
-        + ("" if weights_dir else ", or in a folder given with --weights-dir DIR")
+        f"{file.what} weights {file.filename} not found"
+        + (f" ({why})" if why else "")
+        + f": put {file.url} at {where}"
+        + ("" if weights_dir else hint)
     )
 
 
