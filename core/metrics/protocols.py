@@ -20,6 +20,7 @@ import torch
 
 from core.data.progress import make_progress
 from core.errors import SGError
+from core.metrics.realstats import real_features
 
 
 @dataclass(frozen=True)
@@ -292,10 +293,3 @@ def _evaluate(p: Protocol, G, ds, opts: MetricOptions, nets, gen, real, n_gen: i
         out["swd_mean"] = vals[-1]
         return out
     raise AssertionError(p.kind)
-
-
-def real_features(*args, **kwargs):
-    """Deferred import of core.metrics.realstats (it pulls in the feature-network module)."""
-    from core.metrics.realstats import real_features as impl
-
-    return impl(*args, **kwargs)
