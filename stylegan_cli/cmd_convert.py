@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -37,7 +38,8 @@ def convert(
         kimg=ck.kimg,
         training_state=ck.training_state,
         state_tensors=ck.state_tensors,
-        extra_meta={"converted_from": ck.source},
+        extra_meta={"converted_from": ck.source}
+        | ({"imported_details": json.dumps(ck.details)} if ck.details else {}),
     )
     parts = ["G_ema"] + (["G"] if ck.G is not None else []) + (["D"] if ck.D is not None else [])
     typer.echo(f"wrote {dst} ({', '.join(parts)}; {ck.g_config.img_resolution} px, {ck.source})")

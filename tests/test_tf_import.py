@@ -283,6 +283,11 @@ def test_sg_info_convert_and_sample(pickles, tmp_path, monkeypatch, capsys):
     _sg(monkeypatch, capsys, "convert", str(pkl), str(st))
     ck = load_checkpoint(st)
     assert ck.g_config.trunc_cutoff == 8 and ck.d_config.arch == "stylegan1" and ck.G is not None
+    # The converted file still says what it was imported from.
+    assert ck.details == load_checkpoint(pkl).details and ck.details
+    out = _sg(monkeypatch, capsys, "info", str(st))
+    for text in ("StyleGAN1", "G_style / D_basic", "protocol 4"):
+        assert text in out, text
     ref = _ref("sg1_32_tiny")
     for model in (pkl, st):
         outdir = tmp_path / model.suffix.strip(".")

@@ -281,4 +281,18 @@ def load_sg_safetensors(path: str | os.PathLike) -> Checkpoint:
         training_state=training_state,
         state_tensors=split_prefix(tensors, "state"),
         source="sg",
+        details=_imported_details(meta, path),
     )
+
+
+def _imported_details(meta: dict[str, str], path: str | os.PathLike) -> dict[str, str]:
+    """What a converted file was before `sg convert` (family, release format, lod), kept for `sg info`."""
+    if "imported_details" not in meta:
+        return {}
+    try:
+        raw = json.loads(meta["imported_details"])
+    except (json.JSONDecodeError, TypeError):
+        raw = None
+    if not isinstance(raw, dict) or len(raw) > 64 or not all(isinstance(v, str) for v in raw.values()):
+        raise SGError(f"{path}: checkpoint metadata 'imported_details' must be a JSON object of strings")
+    return {str(k): v for k, v in raw.items()}
