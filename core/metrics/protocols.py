@@ -145,6 +145,11 @@ class _Nets:
 
 def check_weights(protocols: list[Protocol], opts: MetricOptions) -> None:
     """Resolve every pretrained file the protocols need before any work (download or one-line error)."""
+    import importlib.util
+
+    kinds = {p.kind for p in protocols}
+    if kinds & {"fid", "kid", "pr", "is"} and importlib.util.find_spec("torch_fidelity") is None:
+        raise SGError("FID, KID, PR and IS need torch-fidelity: pip install 'torch-fidelity>=0.4,<0.5'")
     if opts.random_networks:
         return
     from core.metrics.features import weights_needed
