@@ -348,6 +348,37 @@ def test_real_features_cached_and_invalidated_when_the_dataset_changes(tmp_path)
     assert not hit
 
 
+# ----------------------------------------------------------------------------- protocols
+
+
+def test_protocols_follow_metric_main_and_shrink_on_request():
+    """The numbers of StyleGAN2-ADA's metrics/metric_main.py, and what --num-gen/--max-real change."""
+    from core.metrics.protocols import PROTOCOLS, MetricOptions, counts, parse_metrics
+
+    P = PROTOCOLS
+    assert (P["fid50k_full"].num_gen, P["fid50k_full"].max_real) == (50000, None)
+    assert (P["kid50k_full"].max_real, P["kid50k_full"].params) == (
+        1_000_000,
+        {"num_subsets": 100, "max_subset_size": 1000},
+    )
+    assert (P["pr50k3_full"].max_real, P["pr50k3_full"].params) == (200_000, {"k": 3})
+    ppl = P["ppl2_wend"].params
+    assert ppl == {"epsilon": 1e-4, "batch": 2, "space": "w", "sampling": "end", "crop": False}
+    assert P["ppl_wend"].params["crop"] and P["ppl_zfull"].params["space"] == "z"
+    assert P["is50k"].params == {"splits": 10}
+    official = MetricOptions()
+    assert counts(P["fid50k_full"], 70000, official) == (50000, 70000)  # every real image
+    assert counts(P["pr50k3_full"], 300000, official) == (50000, 200000)
+    assert counts(P["fid50k"], 70000, official) == (50000, 50000)
+    small = MetricOptions(num_gen=500, max_real=300)
+    assert counts(P["kid50k_full"], 10000, small) == (500, 300)
+    assert counts(P["is50k"], 10000, small) == (500, 0)
+    assert counts(P["swd"], 100, small) == (100, 100)  # SWD: as many reals as generated, at most all
+    assert [p.name for p in parse_metrics(" fid50k_full,is50k,fid50k_full ")] == ["fid50k_full", "is50k"]
+    with pytest.raises(SGError, match="available: fid50k_full"):
+        parse_metrics("fid50k_ful")
+
+
 # ----------------------------------------------------------------------------- the whole pipeline
 
 
