@@ -511,3 +511,18 @@ def test_train_metrics_at_every_snapshot_leave_training_unchanged(tmp_path, empt
     assert not (tmp_path / "c").exists()
     with pytest.raises(SGError, match="unknown metric 'fid'"):
         train(TrainOptions(outdir=str(tmp_path / "c"), metrics="fid", **kw))
+
+
+def test_cli_train_metrics_options(monkeypatch, capsys, tmp_path):
+    data = _dataset(tmp_path / "data", 4, n=16)
+    args = ["train", data, "--cfg", "tiny", "--batch", "8", "--kimg", "0.016", "--snap", "0.016"]
+    args += ["--aug", "noaug", "--outdir", tmp_path / "runs", "--metrics", "swd", "--metrics-num", "8"]
+    code, out, err = _sg(monkeypatch, capsys, *args)
+    assert code == 0, err
+    (run,) = (tmp_path / "runs").iterdir()
+    (res,) = run.glob("metrics-network-snapshot-*.json")
+    doc = json.loads(res.read_text())
+    assert doc["metrics"]["swd"]["num_gen"] == 8 and doc["metrics"]["swd"]["protocol"] == "reduced"
+    assert "metrics at kimg 0.016: swd_16x16" in err + out
+    code, _, err = _sg(monkeypatch, capsys, *args[:-4], "--metrics", "swd,nope")
+    assert code != 0 and "unknown metric 'nope'" in err
