@@ -11,9 +11,9 @@ from core.errors import SGError
 from stylegan_cli.common import DEVICE_HELP, MODEL_HELP, MODEL_OPT_HELP, console, resolve_model
 
 EXAMPLE = (
-    "Examples: sg metrics runs/00003-faces --data data/faces256 --metric fid50k_full,kid50k_full\n\n"
-    "sg metrics model.pkl --data data/faces64 --metric fid50k_full --num-gen 5000 --weights-dir ~/weights\n\n"
-    "sg metrics --compare runs/00003-faces runs/00004-faces-noaug"
+    "Example: sg metrics runs/00003-faces --data data/faces256 --metric fid50k_full,kid50k_full\n\n"
+    "Quick: sg metrics model.pkl --data faces.zip --metric fid50k_full --num-gen 5000 --weights-dir w\n\n"
+    "Compare: sg metrics --compare runs/00003-faces runs/00004-faces-noaug"
 )
 METRIC_HELP = (
     "Comma-separated: fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k (official StyleGAN2-ADA "

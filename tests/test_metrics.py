@@ -526,3 +526,10 @@ def test_cli_train_metrics_options(monkeypatch, capsys, tmp_path):
     assert "metrics at kimg 0.016: swd_16x16" in err + out
     code, _, err = _sg(monkeypatch, capsys, *args[:-4], "--metrics", "swd,nope")
     assert code != 0 and "unknown metric 'nope'" in err
+
+
+def test_cli_help_has_examples(monkeypatch, capsys):
+    code, out, _ = _sg(monkeypatch, capsys, "metrics", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "Example: sg metrics" in text and "sg metrics --compare" in text
+    assert "fid50k_full" in text and "--weights-dir" in text
