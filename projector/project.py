@@ -18,6 +18,7 @@ import torch
 from core.errors import SGError
 from core.fastpath import FastPathOptions
 from core.images import to_uint8
+from core.progress import make_progress
 from projector.optimize import (
     LOSSES,
     SPACES,
@@ -52,28 +53,13 @@ __all__ = [
 
 
 class _Progress:
-    """Two rich bars on stderr (images done, steps of the current batch), or nothing at all."""
+    """Two bars of the one progress helper (images done, steps of the current batch), or nothing at all."""
 
     def __init__(self, enabled: bool, total_images: int, steps: int) -> None:
-        self.bar = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            return
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self.images = self.bar.add_task("images", total=total_images)
-        self.steps = self.bar.add_task("steps", total=steps)
+        self.bar = make_progress(enabled) if enabled else None
+        if self.bar is not None:
+            self.images = self.bar.add_task("images", total=total_images)
+            self.steps = self.bar.add_task("steps", total=steps)
 
     def __enter__(self) -> _Progress:
         if self.bar is not None:

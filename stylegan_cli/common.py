@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import SGError
 from core.generate import (  # noqa: F401 (the checks are re-exported for the commands)
@@ -26,6 +25,7 @@ from core.generate import (  # noqa: F401 (the checks are re-exported for the co
     choose_device,
 )
 from core.latents import model_content_hash, read_latent_meta, recorded_model
+from core.progress import progress_steps
 
 __all__ = [
     "console",
@@ -299,22 +299,9 @@ def load_model(path: Path, device: str, fast: bool = False) -> torch.nn.Module:
     return G
 
 
-@contextlib.contextmanager
-def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (terminals only, so logs stay clean); yields ``advance(n)``.
-    Transient: it disappears when done."""
-    bar = Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-    with bar:
-        task = bar.add_task(what, total=total)
-        yield lambda n=1: bar.advance(task, n)
+def progress(total: int, what: str) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+    """The one progress helper (core.progress) on this console; yields ``advance(n)``; transient."""
+    return progress_steps(total, what, console=console)
 
 
 def save_image(image: np.ndarray | torch.Tensor, path: str | os.PathLike[str]) -> Path:

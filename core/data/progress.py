@@ -1,28 +1,5 @@
-"""One Rich progress bar style for data preparation and metrics, drawn on stderr so stdout stays parseable."""
+"""Data preparation and metrics use the one progress helper (core.progress)."""
 
-from __future__ import annotations
+from core.progress import make_progress
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-
-def make_progress(enabled: bool = True) -> Progress:
-    """A transient bar; disabled (draws nothing) when asked or when stderr is not a terminal."""
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not (enabled and console.is_terminal),
-    )
+__all__ = ["make_progress"]

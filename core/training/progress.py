@@ -16,6 +16,8 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core.progress import make_progress
+
 
 class StatsCollector:
     """Running sums of per-sample statistics, kept as device tensors until `read()` (one host sync)."""
@@ -95,14 +97,14 @@ class TrainingMonitor:
         self.tb = _open_tensorboard(run_dir) if run_dir is not None else None
         self.progress: Progress | None = None
         if live and run_dir is not None and self.console.is_terminal:
-            self.progress = Progress(
+            columns = (
                 TextColumn("[bold]kimg {task.completed:.2f}/{task.total:g}"),
                 BarColumn(),
                 TextColumn("{task.fields[rate]}"),
                 TextColumn("{task.fields[losses]}"),
                 TimeRemainingColumn(),
-                console=self.console,
             )
+            self.progress = make_progress(columns=columns, console=self.console, transient=False)
             self.task = self.progress.add_task(
                 "train", total=total_kimg, completed=start_kimg, rate="", losses=""
             )
