@@ -48,42 +48,64 @@ def prepare(out: Path) -> Path:
     return dst
 
 
-def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, **aug) -> Path:
+def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, **aug) -> list[Path]:
+    """Train (or, when OUT already holds the run, continue it bit for bit) up to `kimg`; its run folders."""
     from core.training import TrainOptions, train
 
     t0 = time.perf_counter()
-    res = train(
-        TrainOptions(data=str(data), outdir=str(out / name), kimg=kimg, snap=snap, tick=1.0, **TRAIN, **aug)
-    )
-    print(f"{name}: {kimg:g} kimg in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    return res.run_dir
+    runs = sorted((out / name).iterdir()) if (out / name).exists() else []
+    if runs and load_checkpoint(runs[-1]).kimg >= kimg - 1e-6:
+        return runs  # already there
+    if runs:  # a longer run: resume the last folder (a resume writes a new "-resume" folder beside it)
+        opts = TrainOptions(resume=str(runs[-1]), kimg=kimg, snap=snap, tick=1.0)
+    else:
+        opts = TrainOptions(
+            data=str(data), outdir=str(out / name), kimg=kimg, snap=snap, tick=1.0, **TRAIN, **aug
+        )
+    runs.append(train(opts).run_dir)
+    print(f"{name}: to {kimg:g} kimg in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    return runs
 
 
-def score(run: Path, reals: torch.Tensor) -> list[dict]:
-    """SWD of each snapshot's G_ema (1,000 images, psi 1) against the 1,000 training images."""
+def ticks_of(runs: list[Path]) -> list[dict]:
+    return [r for run in runs for r in read_metrics(run)]
+
+
+def score(runs: list[Path], reals: torch.Tensor, every: float, cache: Path) -> list[dict]:
+    """SWD of G_ema (1,000 images, psi 1) against the 1,000 training images, at snapshots every `every`
+    kimg and the last one; scores are cached in `cache` so a longer run only scores its new snapshots."""
+    import json
+
+    saved = json.loads(cache.read_text()) if cache.exists() else {}
     rows = []
-    ticks = read_metrics(run)
-    for snap in list_snapshots(run):
+    ticks = ticks_of(runs)
+    snaps = [s for run in runs for s in list_snapshots(run)]
+    for snap in snaps:
         ck = load_checkpoint(snap)
-        fakes = generate_images(ck.G_ema, len(reals), seed=123)
-        d = swd(reals, fakes, seed=0)
+        if snap != snaps[-1] and abs(ck.kimg / every - round(ck.kimg / every)) > 1e-6:
+            continue
+        if str(snap) not in saved:
+            saved[str(snap)] = swd(reals, generate_images(ck.G_ema, len(reals), seed=123), seed=0)[-1]
+            cache.write_text(json.dumps(saved))
         near = min(ticks, key=lambda r: abs(r["kimg"] - ck.kimg))
-        rows.append({"kimg": ck.kimg, "swd": d[-1], "p": near.get("aug/p", 0.0), "r_t": near["signs/real"]})
+        p = near.get("aug/p", 0.0)
+        rows.append({"kimg": ck.kimg, "swd": saved[str(snap)], "p": p, "r_t": near["signs/real"]})
     return rows
 
 
-def save_grid(run: Path, path: Path) -> None:
+def save_grid(runs: list[Path], path: Path) -> None:
     from PIL import Image
 
-    ck = load_checkpoint(list_snapshots(run)[-1])
+    ck = load_checkpoint(list_snapshots(runs[-1])[-1])
     imgs = generate_images(ck.G_ema, 32, seed=7).numpy()  # [32, 3, 32, 32]
     grid = imgs.reshape(4, 8, 3, RESOLUTION, RESOLUTION).transpose(0, 3, 1, 4, 2)
     Image.fromarray(grid.reshape(4 * RESOLUTION, 8 * RESOLUTION, 3)).save(path)
 
 
-def first_overfit(run: Path, level: float = 0.6) -> float | None:
-    """kimg of the first tick whose mean sign of D on reals exceeds `level`."""
-    return next((r["kimg"] for r in read_metrics(run) if r.get("signs/real", 0) > level), None)
+def first_overfit(ticks: list[dict], level: float = 0.6, after: float = 10.0) -> float | None:
+    """kimg of the first tick past the start-up (D leads for the first few kimg of any run) whose mean
+    sign of D on reals exceeds `level`."""
+    return next((r["kimg"] for r in ticks if r["kimg"] > after and r.get("signs/real", 0) > level), None)
 
 
 def main() -> None:
@@ -91,33 +113,52 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/sg-bench-ada"))
     ap.add_argument("--kimg", type=float, default=20.0)
     ap.add_argument("--snap", type=float, default=2.0)
+    ap.add_argument("--max-kimg", type=float, default=60.0, help="give up waiting for noaug to overfit here")
+    ap.add_argument("--chunk", type=float, default=4.0, help="kimg added per check of the noaug run")
+    ap.add_argument("--extra", type=float, default=6.0, help="kimg trained past the noaug run's overfitting")
+    ap.add_argument("--score-every", type=float, default=4.0, help="kimg between scored snapshots")
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--grids", type=Path, default=REPO / "bench" / "ada")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = prepare(args.out)
-    runs = {}
-    for name, aug in (("noaug", dict(aug="noaug")), ("ada", ADA)):
-        if args.eval_only:
-            runs[name] = sorted((args.out / name).iterdir())[-1]
-        else:
-            runs[name] = train_run(name, data, args.out, args.kimg, args.snap, **aug)
+    runs: dict[str, list[Path]] = {}
+    if args.eval_only:
+        runs = {name: sorted((args.out / name).iterdir()) for name in ("noaug", "ada")}
+    else:
+        # noaug in chunks until its D overfits (r_t > 0.6 after the start-up), then `--extra` kimg more to
+        # see what overfitting does to SWD; ADA then trains for exactly as long.
+        kimg = args.kimg
+        runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
+        while first_overfit(ticks_of(runs["noaug"])) is None and kimg < args.max_kimg:
+            kimg = min(kimg + args.chunk, args.max_kimg)
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
+        hit = first_overfit(ticks_of(runs["noaug"]))
+        if hit is not None and kimg < hit + args.extra:
+            kimg = min(hit + args.extra, args.max_kimg)
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
+        runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **ADA)
     ds = open_dataset(data, progress=False)
-    reals = torch.as_tensor(np.asarray(ds.images[:NUM_IMAGES]))
+    reals = torch.from_numpy(np.array(ds.images[:NUM_IMAGES]))
     args.grids.mkdir(parents=True, exist_ok=True)
     print(f"\n{NUM_IMAGES} UTKFace images at {RESOLUTION} px, {TRAIN}, ADA {ADA}")
-    table = {name: score(run, reals) for name, run in runs.items()}
+    table = {
+        name: score(run, reals, args.score_every, args.out / f"swd-{name}.json") for name, run in runs.items()
+    }
     print("\n| kimg | SWD noaug | r_t noaug | SWD ada | p ada | r_t ada |\n|---:|---:|---:|---:|---:|---:|")
-    for a, b in zip(table["noaug"], table["ada"], strict=True):
-        cells = [f"{a['kimg']:g}", f"{a['swd']:.1f}", f"{a['r_t']:.2f}", f"{b['swd']:.1f}", f"{b['p']:.3f}"]
-        print("| " + " | ".join([*cells, f"{b['r_t']:.2f}"]) + " |")
+    ada_at = {round(r["kimg"], 2): r for r in table["ada"]}
+    for a in table["noaug"]:
+        b = ada_at.get(round(a["kimg"], 2))
+        cells = [f"{a['kimg']:g}", f"{a['swd']:.1f}", f"{a['r_t']:.2f}"]
+        cells += [f"{b['swd']:.1f}", f"{b['p']:.3f}", f"{b['r_t']:.2f}"] if b else ["", "", ""]
+        print("| " + " | ".join(cells) + " |")
     for name, run in runs.items():
         save_grid(run, args.grids / f"{name}.png")
-        ticks = read_metrics(run)
-        late = [r["signs/real"] for r in ticks if r["kimg"] > args.kimg / 2]
+        ticks = ticks_of(run)
+        late = [r["signs/real"] for r in ticks if r["kimg"] > ticks[-1]["kimg"] / 2]
         print(
-            f"{name}: r_t first > 0.6 at kimg {first_overfit(run)}; mean r_t over the second half "
-            f"{np.mean(late):.2f}; final SWD {table[name][-1]['swd']:.1f}; "
+            f"{name}: r_t first > 0.6 (past 10 kimg) at kimg {first_overfit(ticks)}; mean r_t, second "
+            f"half {np.mean(late):.2f}; final SWD {table[name][-1]['swd']:.1f}; "
             f"median {np.median([r['s_per_kimg'] for r in ticks]):.1f} s/kimg; grid {args.grids / name}.png"
         )
 
