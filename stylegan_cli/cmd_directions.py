@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
 from rich.table import Table
 
-from core.editing import apply_edits, load_directions, parse_direction_ref
-from core.editing.apply import Edit
+from core.editing import load_directions, parse_direction_ref
 from core.editing.directions import (
     class_means,
     direction_scales,
@@ -24,12 +21,11 @@ from core.editing.directions import (
     w_moments,
 )
 from core.editing.format import METHODS, Directions, check_name
-from core.editing.render import noise_row, render_each
+from core.editing.labels import labelled_w, read_labels, resolve_latent
+from core.editing.render import PREVIEW_STRENGTHS, preview_grid
 from core.errors import SGError
-from core.generate import seed_latents
-from core.images import make_grid
-from core.latents import load_latents, model_record
-from core.mixing import parse_layers
+from core.latents import model_record
+from core.mixing import format_layers, parse_layers
 from stylegan_cli.common import (
     DEVICE_HELP,
     MODEL_HELP,
@@ -43,80 +39,7 @@ from stylegan_cli.common import (
 
 DEFAULT_SAMPLES = {"ganspace": 100_000}
 SCALE_SAMPLES = 10_000
-PREVIEW_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 _SEED = re.compile(r"^\d+$")
-
-
-# --------------------------------------------------------------------------- labels for boundaries
-
-
-def read_labels(path: Path) -> list[tuple[str, float, int]]:
-    """Rows ``latent,label`` (a header row and '#' comments are allowed) -> (latent, label, line)."""
-    if not path.is_file():
-        raise SGError(f"labels file not found: {path}")
-    rows: list[tuple[str, float, int]] = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            for line_no, row in enumerate(csv.reader(f), start=1):
-                if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-                    continue
-                if len(row) != 2:
-                    raise SGError(f"{path}:{line_no}: expected 'latent,label', got {len(row)} field(s)")
-                latent, label = row[0].strip(), row[1].strip()
-                try:
-                    value = float(label)
-                except ValueError:
-                    if not rows and line_no == 1:
-                        continue  # a header row
-                    raise SGError(f"{path}:{line_no}: label {label!r} is not a number") from None
-                if not np.isfinite(value):
-                    raise SGError(f"{path}:{line_no}: label must be finite")
-                rows.append((latent, value, line_no))
-    except UnicodeDecodeError as e:
-        raise SGError(f"{path}: not a UTF-8 text file ({e})") from None
-    if not rows:
-        raise SGError(f"{path}: no labelled rows")
-    return rows
-
-
-def _resolve_latent(text: str, csv_path: Path, line: int) -> Path | int:
-    """An npz path (relative to the CSV's folder first, then the current folder) or a seed."""
-    for cand in (csv_path.parent / text, Path(text)):
-        if cand.is_file():
-            return cand
-    if _SEED.match(text):
-        return int(text)
-    raise SGError(f"{csv_path}:{line}: {text!r} is neither an existing .npz latent file nor a seed")
-
-
-def _labelled_w(
-    G: torch.nn.Module,
-    rows: list[tuple[Path | int, float]],
-    layers: list[int],
-    class_idx: int | None,
-    batch: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """w [N, w_dim] (mean over ``layers``, so W+ latents of projected photos count too) and labels [N].
-    Seeds are mapped ``batch`` at a time, so 100,000 labelled seeds never hold [N, num_ws, w_dim]."""
-    seeds = [(i, s) for i, (s, _) in enumerate(rows) if isinstance(s, int)]
-    if seeds and G.c_dim and class_idx is None:
-        raise SGError(f"the model is conditional: give --class 0..{G.c_dim - 1} for labelled seeds")
-    ws: list[np.ndarray | None] = [None] * len(rows)
-    with progress(len(rows), "reading latents") as advance:
-        for start in range(0, len(seeds), batch):
-            part = seeds[start : start + batch]
-            classes = [class_idx] * len(part) if G.c_dim else None
-            lat = seed_latents(G, [s for _, s in part], classes)
-            for (i, _), w in zip(part, lat.w, strict=True):
-                ws[i] = w[layers].mean(dim=0).double().numpy()[None]
-            advance(len(part))
-        for i, (src, _) in enumerate(rows):
-            if ws[i] is None:
-                lat = load_latents(src, num_ws=G.num_ws, w_dim=G.w_dim)
-                ws[i] = lat.w[:, layers].mean(dim=1).double().numpy()
-                advance(1)
-    ys = [label for block, (_, label) in zip(ws, rows, strict=True) for _ in range(block.shape[0])]
-    return np.concatenate(ws), np.asarray(ys)
 
 
 # --------------------------------------------------------------------------- listing (also `sg info`)
@@ -149,19 +72,17 @@ def print_directions(path: Path) -> None:
 
 
 def _ranges(mask: np.ndarray | list[int]) -> str:
-    """[T,T,T,F,T] or [0,1,2,4] -> '0-2,4'."""
+    """[T,T,T,F,T] or [0,1,2,4] -> '0-2,4' ('-' for none)."""
     idx = [i for i, on in enumerate(mask) if on] if isinstance(mask, np.ndarray) else list(mask)
-    parts, start = [], None
-    for j, i in enumerate(idx):
-        if start is None:
-            start = i
-        if j + 1 == len(idx) or idx[j + 1] != i + 1:
-            parts.append(f"{start}" if start == i else f"{start}-{i}")
-            start = None
-    return ",".join(parts) or "-"
+    return format_layers(idx) or "-"
 
 
 # --------------------------------------------------------------------------- the command
+
+
+def _labelled(G, rows, picked, class_idx, batch):
+    with progress(len(rows), "reading latents") as advance:
+        return labelled_w(G, rows, picked, class_idx, batch, advance)
 
 
 def _rename(args: list[str]) -> None:
@@ -172,32 +93,6 @@ def _rename(args: list[str]) -> None:
     i = dirs.rename(args[2], args[3], str(path))
     dirs.save(path)
     typer.echo(f"{path}: direction {i} is now {args[3]!r}")
-
-
-def _preview(
-    G: torch.nn.Module, dirs: Directions, seeds: list[int], num: int, class_idx: int | None, out: Path
-) -> Path:
-    """Rows = the first ``num`` directions; columns = each seed at strengths -2..2 (x scale)."""
-    classes = [class_idx if class_idx is not None else 0] * len(seeds) if G.c_dim else None
-    base = seed_latents(G, seeds, classes)
-    k = min(num, dirs.num)
-    ws, noise = [], []
-    for d in range(k):
-        edit = Edit(
-            dirs.names[d],
-            torch.from_numpy(dirs.vectors[d]),
-            float(dirs.scale[d]),
-            [i for i, on in enumerate(dirs.layers[d]) if on],
-            None,
-            "",
-        )
-        for s in range(len(seeds)):
-            for t in PREVIEW_STRENGTHS:
-                ws.append(apply_edits(base.w[s : s + 1], [(edit, t)]))
-                noise.append(noise_row(base.noise, s))
-    with progress(len(ws), "preview") as advance:
-        tiles = render_each(G, torch.cat(ws), noise, "const", advance)
-    return save_image(make_grid(tiles, len(seeds) * len(PREVIEW_STRENGTHS)), out)
 
 
 def directions(
@@ -283,7 +178,7 @@ def directions(
             raise SGError("--method boundary needs --labels labels.csv (rows: latent,label)")
         rows = [
             (
-                _resolve_latent(lat, labels, line),
+                resolve_latent(lat, labels, line),
                 y,
             )
             for lat, y, line in read_labels(labels)
@@ -330,7 +225,7 @@ def directions(
         )
         settings["num"] = num
     elif method == "boundary":
-        x, y = _labelled_w(G, rows, picked, class_idx, batch)
+        x, y = _labelled(G, rows, picked, class_idx, batch)
         with console.status(f"fitting a linear SVM on {x.shape[0]} latents ..."):
             normal, info = fit_boundary(x, y, fraction, seed)
         normal = orthogonalize(normal, others)
@@ -388,7 +283,9 @@ def directions(
     typer.echo(f"wrote {path} ({dirs.num} {method} direction(s))")
     if preview is not None:
         seeds = parse_seeds(preview_seeds, "--preview-seeds")
-        typer.echo(f"wrote {_preview(G, dirs, seeds, preview_num, class_idx, preview)}")
+        with progress(min(preview_num, dirs.num) * len(seeds) * len(PREVIEW_STRENGTHS), "preview") as advance:
+            image = preview_grid(G, dirs, seeds, preview_num, class_idx, advance)
+        typer.echo(f"wrote {save_image(image, preview)}")
 
 
 def _name_from(labels: Path | None) -> str:

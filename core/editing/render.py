@@ -8,7 +8,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from core.generate import render_uint8
+from core.editing.apply import Edit, apply_edits
+from core.editing.format import Directions
+from core.generate import render_uint8, seed_latents
+from core.images import make_grid
 
 __all__ = ["render_each", "noise_row"]
 
@@ -34,3 +37,37 @@ def render_each(
         out.append(img[0].numpy())
         advance(1)
     return np.stack(out)
+
+
+PREVIEW_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def preview_grid(
+    G: torch.nn.Module,
+    dirs: Directions,
+    seeds: list[int],
+    num: int,
+    class_idx: int | None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> np.ndarray:
+    """The preview image: rows = the first ``num`` directions; columns = each seed at strengths -2..2
+    (x scale)."""
+    classes = [class_idx if class_idx is not None else 0] * len(seeds) if G.c_dim else None
+    base = seed_latents(G, seeds, classes)
+    k = min(num, dirs.num)
+    ws, noise = [], []
+    for d in range(k):
+        edit = Edit(
+            dirs.names[d],
+            torch.from_numpy(dirs.vectors[d]),
+            float(dirs.scale[d]),
+            [i for i, on in enumerate(dirs.layers[d]) if on],
+            None,
+            "",
+        )
+        for s in range(len(seeds)):
+            for t in PREVIEW_STRENGTHS:
+                ws.append(apply_edits(base.w[s : s + 1], [(edit, t)]))
+                noise.append(noise_row(base.noise, s))
+    tiles = render_each(G, torch.cat(ws), noise, "const", advance)
+    return make_grid(tiles, len(seeds) * len(PREVIEW_STRENGTHS))
