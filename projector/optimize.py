@@ -196,7 +196,7 @@ def project(
     step_fn = ProjectionStep(G, Distance(cfg, target, perceptual), cfg, fast)
     width = 1 if cfg.space == "w" else G.num_ws
     w_opt = stats.w_avg.to(device).expand(n, width, -1).clone().requires_grad_(True)
-    noise = _initial_noise(G, cfg, n, device)
+    noise = initial_noise(G, cfg, n, device)
     params = [w_opt] + (noise if cfg.optimize_noise else [])
     optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.lr)
     # The w jitter comes from its own CPU stream, identical for every sample and device.
@@ -224,7 +224,7 @@ def project(
     )
 
 
-def _initial_noise(
+def initial_noise(
     G: torch.nn.Module, cfg: ProjectConfig, n: int, device: torch.device
 ) -> list[torch.Tensor]:
     """Noise maps to optimise (seeded), or the model's fixed maps (what noise_mode='const' renders), stored

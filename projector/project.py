@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from core import validate
 from core.errors import SGError
 from core.fastpath import FastPathOptions
 from core.images import to_uint8
@@ -111,8 +112,7 @@ def project_images(
     """
     from projector.preprocess import collect_inputs, target_stem
 
-    if batch < 1:
-        raise SGError(f"--batch must be >= 1 (got {batch})")
+    validate.at_least("--batch", batch, 1)
     if cfg.uses_lpips and perceptual is None:
         raise SGError(f"--loss {cfg.loss} needs the LPIPS network (give perceptual=...)")
     paths = collect_inputs(inputs)
