@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from core import validate
 from core.errors import SGError
 from stylegan_cli.common import DEVICE_HELP, MODEL_HELP, MODEL_OPT_HELP, console, resolve_model
 
@@ -80,6 +81,9 @@ def metrics(
     for value, name, low in ((num_gen, "--num-gen", 2), (max_real, "--max-real", 2), (batch, "--batch", 1)):
         if value is not None and value < low:
             raise SGError(f"{name} must be at least {low}, got {value}")
+    validate.finite("--psi", psi)
+    validate.seed("--seed", seed)
+    validate.device("--device", device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     opts = MetricOptions(
