@@ -134,76 +134,23 @@ def train(
     """
     from core.training import TrainOptions
     from core.training import train as run_training
+    from core.training.distributed import train_in_processes
 
+    params = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}  # the options, by name
     if fp32 and precision not in (None, "fp32"):
         raise SGError("--fp32 contradicts --precision " + str(precision))
     if device is not None:  # before any process or run folder exists
         validate.device("--device", device)
     if outdir is not None:
         check_output_dir(outdir)
-    opts = TrainOptions(
-        data=str(data) if data is not None else None,
-        outdir=str(outdir) if outdir is not None else None,
-        cfg=cfg,
-        arch=arch,
-        resolution=resolution,
-        cond=cond,
-        mirror=mirror,
-        cbase=cbase,
-        cmax=cmax,
-        map_depth=map_depth,
-        mbstd_group=mbstd_group,
-        gamma=gamma,
-        lr=lr,
-        batch=batch,
-        batch_gpu=batch_gpu,
-        ema_kimg=ema_kimg,
-        kimg=kimg,
-        snap=snap,
-        tick=tick,
-        keep=keep,
-        resume=str(resume) if resume is not None else None,
-        seed=seed,
-        gpus=gpus,
-        loss=loss,
-        precision="fp32" if fp32 else precision,
-        compile=compile,
-        workers=workers,
-        device=device,
-        aug=aug,
-        augpipe=augpipe,
-        target=target,
-        ada_kimg=ada_kimg,
-        p=p,
-        p_max=p_max,
-        freezed=freezed,
-        metrics=metrics,
-        metrics_num=metrics_num,
-        weights_dir=str(weights_dir) if weights_dir is not None else None,
-    )
+    opts = TrainOptions.from_dict({**params, "precision": "fp32" if fp32 else precision})
     if (gpus or 1) > 1 and "WORLD_SIZE" not in os.environ:
-        _launch(opts)
+        config = train_in_processes(opts)
+        typer.echo(f"done: {config.kimg:g} kimg on {opts.gpus} processes")
         return
     result = run_training(opts)
     if result.stopped_by:
         typer.echo(f"stopped by {result.stopped_by}; snapshot written: {result.snapshot}")
-
-
-def _launch(opts) -> None:
-    """Check everything here (one-line errors), then start one process per GPU with torchrun."""
-    import torch
-
-    from core.training.distributed import launch, pick_device
-    from core.training.setup import plan_run
-
-    device = pick_device(opts.device)
-    if device.type == "cuda" and torch.cuda.device_count() < opts.gpus:
-        raise SGError(f"--gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA device(s) are visible")
-    config = plan_run(opts, world_size=opts.gpus, device_type=device.type).config  # resolved once, here
-    code = launch(config.to_dict(), opts.gpus)
-    if code != 0:
-        raise SGError(f"training failed in one of the {opts.gpus} processes (exit code {code}; see above)")
-    typer.echo(f"done: {config.kimg:g} kimg on {opts.gpus} processes")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,10 +15,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+if TYPE_CHECKING:
+    from core.training.options import RunConfig, TrainOptions
 
 
 @dataclass
@@ -146,3 +150,19 @@ def launch(options: dict, gpus: int) -> int:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // gpus)))
         return subprocess.call(cmd, env=env)
+
+
+def train_in_processes(opts: TrainOptions) -> RunConfig:
+    """`sg train --gpus N`: check and resolve everything here (one-line errors, once), then run one
+    torchrun process per GPU on the resolved config; returns it."""
+    from core.errors import SGError
+    from core.training.setup import plan_run
+
+    device = pick_device(opts.device)
+    if device.type == "cuda" and torch.cuda.device_count() < opts.gpus:
+        raise SGError(f"--gpus {opts.gpus} but only {torch.cuda.device_count()} CUDA device(s) are visible")
+    config = plan_run(opts, world_size=opts.gpus, device_type=device.type).config
+    code = launch(config.to_dict(), opts.gpus)
+    if code != 0:
+        raise SGError(f"training failed in one of the {opts.gpus} processes (exit code {code}; see above)")
+    return config
