@@ -665,3 +665,34 @@ def test_edited_random_state_in_a_snapshot():
         restore_rng({}, {"python": [3, "abc", None]})
     with pytest.raises(SGError, match=r"cannot restore the random state"):
         restore_rng({"rng.torch": torch.zeros(3)}, {})
+
+
+def test_second_sigint_after_the_snapshot_is_written(sg, data16, tmp_path, monkeypatch):
+    """A second Ctrl-C that lands after the snapshot is on disk (while the preview grid is drawn) says the
+    snapshot was saved and how to resume from it."""
+    import core.training.loop as loop
+
+    real_step, real_fakes = loop.Trainer.step, loop.save_fakes
+
+    def step_then_sigint(self, *a, **k):
+        real_step(self, *a, **k)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def sigint_in_preview(G, grid, path, *a, **k):
+        if "fakes-init" not in str(path):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_fakes(G, grid, path, *a, **k)
+
+    monkeypatch.setattr(loop.Trainer, "step", step_then_sigint)
+    monkeypatch.setattr(loop, "save_fakes", sigint_in_preview)
+    out = tmp_path / "runs"
+    line = one_error(
+        sg("train", data16, "--cfg", "tiny", "--batch", "8", "--kimg", "1", "--outdir", out),
+        r"second SIGINT: kimg 0\.008 was saved; last good snapshot: "
+        r".*network-snapshot-000000\.008\.safetensors \(intact\); resume with: sg train --resume ",
+        code=130,
+    )
+    snap = Path(line.split("resume with: sg train --resume ")[1])
+    from core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(snap).kimg == pytest.approx(0.008)

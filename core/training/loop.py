@@ -261,7 +261,10 @@ class Trainer:
 
     def _interrupted_status(self) -> str:
         """What a second Ctrl-C leaves behind (core.training.signals)."""
-        return f"kimg {self.cur_nimg / 1000:.3f} was not saved; {saved_status(self.last_snapshot)}"
+        last = self.last_snapshot
+        saved = last is not None and last.name == snapshot_name(self.cur_nimg)
+        done = "was saved" if saved else "was not saved"
+        return f"kimg {self.cur_nimg / 1000:.3f} {done}; {saved_status(last)}"
 
     def _save_snapshot(self) -> Path | None:
         if not self.ctx.is_main:
@@ -278,6 +281,7 @@ class Trainer:
             training_state=state,
             kimg=self.cur_nimg / 1000,
         )
+        self.last_snapshot = path  # complete on disk from here on (what a failure or Ctrl-C reports)
         tag = name[len("network-snapshot-") : -len(".safetensors")]
         save_fakes(self.G_ema, self.grid, self.run_dir / f"fakes-{tag}.png")
         prune_snapshots(self.run_dir, self.config.keep)
