@@ -92,6 +92,7 @@ class OutputWriter:
     tune: TuneConfig | None = None
     align: bool = False
     model_path: str | os.PathLike[str] | None = None
+    schedule: str = "official"  # projector.schedule: which optimisation schedule ran
 
     def write(self, item: Projected) -> ImageResult:
         """The target and projection PNGs and the latent file (then pivotal tuning, when asked for)."""
@@ -118,6 +119,7 @@ class OutputWriter:
             "seed": cfg.seed,
             "lr": cfg.lr,
             "noise_optimized": cfg.optimize_noise,
+            "schedule": self.schedule,
             "source": str(item.path),
             "psnr": finite_or_none(item.psnr),
             "lpips": item.lpips,

@@ -100,6 +100,7 @@ def project_images(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     fast: FastPathOptions | None = None,
+    schedule: str = "fast",
 ) -> list[ImageResult]:
     """Project image files (or folders of them) ``batch`` at a time and write, per image, ``{stem}.npz``
     (w, noise maps, meta), ``{stem}_target.png``, ``{stem}_proj.png`` and with ``video`` ``{stem}_proj.mp4``.
@@ -107,12 +108,16 @@ def project_images(
     ``perceptual`` is the LPIPS module (a ``PerceptualLoss``; required by the lpips losses, optional for
     'mse' where it only scores the result); ``lpips_label`` names it in the metadata. ``tune`` (a
     ``projector.tune.TuneConfig``) adds pivotal tuning: ``{stem}_tuned.safetensors`` and ``{stem}_tuned.png``.
-    ``fast`` is how each step runs (None: the fast path for G's device). Images that cannot be read are
-    reported through ``log`` and in the result list; the rest go on.
+    ``fast`` is how each step runs (None: the fast path for G's device); ``schedule`` is
+    ``projector.schedule``'s 'fast' (default) or 'official'. Images that cannot be read are reported
+    through ``log`` and in the result list; the rest go on.
     """
     from projector.preprocess import collect_inputs, target_stem
+    from projector.schedule import SCHEDULES
 
     validate.at_least("--batch", batch, 1)
+    if schedule not in SCHEDULES:
+        raise SGError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
     if cfg.uses_lpips and perceptual is None:
         raise SGError(f"--loss {cfg.loss} needs the LPIPS network (give perceptual=...)")
     paths = collect_inputs(inputs)
@@ -122,7 +127,9 @@ def project_images(
         raise SGError(f"--outdir {outdir} exists and is not a folder")
     outdir.mkdir(parents=True, exist_ok=True)
     G.eval()
-    writer = OutputWriter(G, cfg, outdir, perceptual, lpips_label, video, tune, align, model_path)
+    writer = OutputWriter(
+        G, cfg, outdir, perceptual, lpips_label, video, tune, align, model_path, schedule=schedule
+    )
     log = log or (lambda m: None)
     stats = compute_w_stats(G, cfg.w_avg_samples)
     results: list[ImageResult] = []
@@ -237,7 +244,10 @@ def _optimise(
             video.add(step, img)
 
     try:
-        proj = project(writer.G, target, writer.cfg, writer.perceptual, stats, on_step, fast)
+        from projector.schedule import optimise
+
+        G, cfg = writer.G, writer.cfg
+        proj = optimise(writer.schedule, G, target, cfg, writer.perceptual, stats, on_step, fast)
         images = render_projection(writer.G, proj.w, proj.noise)
         if video is not None:
             video.finish(to_uint8(images))

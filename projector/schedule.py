@@ -35,6 +35,7 @@ from projector.optimize import (
     compute_w_stats,
     initial_noise,
     learning_rate,
+    project,
 )
 from projector.step import ProjectionStep, default_fast_path
 
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_SCHEDULE",
     "SCHEDULES",
     "FastSchedule",
+    "optimise",
     "ScheduledProjection",
     "project_fast",
     "start_points",
@@ -87,6 +89,7 @@ class ScheduledProjection(Projection):
 
     steps_run: int = 0
     start_index: torch.Tensor | None = None  # [N] index into ``start_points``
+    probe_loss: torch.Tensor | None = None  # [N, starts]: each start's lowest objective during the probe
 
 
 def w_spread(stats: WStats, w_dim: int) -> float:
@@ -188,8 +191,8 @@ def project_fast(
     Uses ``cfg``'s space, steps (the cap), loss, noise switch, noise weight and seed; its lr and jitter
     settings belong to the official schedule and are ignored. Samples stay independent (per-sample objective,
     element-wise Adam, starts and noise drawn the same for every image), so a batch equals its images one by
-    one. ``on_step(step, images, loss)`` sees the images of the kept candidates after the probe, of all
-    candidates (image-major) during it.
+    one. ``on_step(step, images, loss)`` sees one image per target: during the probe that of the start
+    with the lowest objective so far.
     """
     _check_targets(G, target)
     device = next(G.parameters()).device
@@ -215,6 +218,7 @@ def project_fast(
     lr_w = (schedule.lr if cfg.space == "w" else schedule.lr_wplus) * w_spread(stats, G.w_dim)
     best = _Best(w_opt, noise)
     kept = torch.zeros(n, dtype=torch.long)
+    probe_loss = None
     history: list[torch.Tensor] = []  # best objective per sample after each step
     step = 0
     for step in range(cfg.steps):
@@ -227,9 +231,11 @@ def project_fast(
         optimizer.step()
         if cfg.optimize_noise:
             normalize_noise_(noise)
-        if on_step is not None:
-            on_step(step, img, loss)
+        if on_step is not None:  # during the probe: each image's currently best start
+            lead = torch.arange(n, device=device) * k + best.loss.view(n, k).argmin(dim=1)
+            on_step(step, img[lead] if k > 1 else img, loss[lead] if k > 1 else loss)
         if k > 1 and step + 1 == probe_steps:  # each image keeps its best start, with its Adam moments
+            probe_loss = best.loss.view(n, k).float().cpu()
             choice = best.loss.view(n, k).argmin(dim=1)
             kept = choice.cpu()
             idx = torch.arange(n, device=device) * k + choice
@@ -250,6 +256,7 @@ def project_fast(
         final_loss=best.loss.float().cpu(),
         steps_run=step + 1,
         start_index=kept,
+        probe_loss=probe_loss,
     )
 
 
@@ -261,3 +268,21 @@ def _plateaued(history: list[torch.Tensor], schedule: FastSchedule) -> bool:
     before, now = history[-1 - schedule.patience], history[-1]
     gain = (before - now) / before.abs().clamp_min(1e-12)
     return bool((gain <= schedule.min_improvement).all())
+
+
+def optimise(
+    schedule: str,
+    G: torch.nn.Module,
+    target: torch.Tensor,
+    cfg: ProjectConfig,
+    perceptual: torch.nn.Module | None = None,
+    stats: WStats | None = None,
+    on_step: StepCallback | None = None,
+    fast: FastPathOptions | None = None,
+) -> Projection:
+    """Project on the named schedule: ``fast`` (the default, above) or ``official`` (optimize.project)."""
+    if schedule == "official":
+        return project(G, target, cfg, perceptual, stats, on_step, fast)
+    if schedule == "fast":
+        return project_fast(G, target, cfg, FastSchedule(), perceptual, stats, on_step, fast)
+    raise SGError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")

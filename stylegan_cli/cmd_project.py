@@ -44,12 +44,25 @@ def project(
     space: str = typer.Option(
         "w", "--space", help="w: one w for all layers (official); w+: one w per layer."
     ),
-    steps: int = typer.Option(1000, "--steps", help="Optimisation steps."),
+    steps: int = typer.Option(
+        1000, "--steps", help="Optimisation steps (the cap: the default schedule stops once converged)."
+    ),
+    schedule: str = typer.Option(
+        "fast",
+        "--schedule",
+        help="fast: 4 starting points per image (the best kept), no w jitter, stops early; the official "
+        "quality in half the steps (bench/RESULTS.md). official: the NVlabs projector's schedule.",
+    ),
     noise: bool = typer.Option(True, "--noise/--no-noise", help="Optimise the per-layer noise maps too."),
     loss: str = typer.Option("lpips", "--loss", help="lpips (VGG16, needs its weights), mse, or lpips+mse."),
     batch: int = typer.Option(1, "--batch", help="Images optimised together (independently) per batch."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the initial noise maps and the w jitter."),
-    lr: float = typer.Option(0.1, "--lr", help="Peak Adam learning rate."),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Seed of the initial noise maps and of the starting points (fast) or w jitter "
+        "(official); a fixed seed gives the same result.",
+    ),
+    lr: float = typer.Option(0.1, "--lr", help="Peak Adam learning rate of --schedule official."),
     noise_reg: float = typer.Option(
         1e5, "--noise-reg", help="Weight of the noise autocorrelation penalty (official 1e5)."
     ),
@@ -77,7 +90,9 @@ def project(
 
     Example: sg project photo.jpg (the newest snapshot under ./runs; writes projected/photo.npz ...)
 
-    With a model: sg project ffhq.pkl me.jpg --space w+ --steps 1000 --outdir out --video
+    With a model: sg project ffhq.pkl me.jpg --space w+ --steps 500 --outdir out --video
+
+    The official schedule, for comparison: sg project ffhq.pkl me.jpg --schedule official --steps 1000
     """
     from projector.project import ProjectConfig, project_images
     from projector.tune import TuneConfig
@@ -98,6 +113,10 @@ def project(
     validate.positive("--lr", lr)
     validate.at_least("--noise-reg", noise_reg, 0.0)
     validate.seed("--seed", seed)
+    from projector.schedule import SCHEDULES
+
+    if schedule not in SCHEDULES:
+        raise SGError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
     model_arg, rest = split_model_arg(args, model_opt)
     images = [Path(p) for p in rest]
     if not images:
@@ -137,6 +156,7 @@ def project(
         model_path=model,
         progress=True,
         log=_log,
+        schedule=schedule,
     )
     for r in results:
         if r.ok:

@@ -3,16 +3,26 @@ batched restarts that keep each image's best start, 8-bit-aware distance, reprod
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from core.checkpoint import save_checkpoint
 from core.errors import SGError
+from core.images import save_png, to_uint8
+from core.latents import load_latents
 from core.networks import GeneratorConfig, build_generator
 from projector.metrics import psnr
 from projector.optimize import Distance, ProjectConfig, compute_w_stats, project, render_projection
 from projector.schedule import FastSchedule, clip_like_target, project_fast, start_points
 from projector.synthetic import as_png
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -109,19 +119,22 @@ def test_batched_restarts_keep_each_images_best_start(G512, stats) -> None:
     target = psi_targets(G512, stats, 3, seed=8)
     cfg = ProjectConfig(space="w", steps=40, loss="mse", seed=5, optimize_noise=False)
     sched = FastSchedule(starts=4, probe=0.25)  # 10 probe steps
-    probe_losses: list[torch.Tensor] = []
-
-    def on_step(step: int, img: torch.Tensor, loss: torch.Tensor) -> None:
-        if step < 10:
-            assert loss.shape == (12,)  # 3 images x 4 starts in one batch
-            probe_losses.append(loss)
-        else:
-            assert loss.shape == (3,)
-
-    proj = project_fast(G512, target, cfg, sched, stats=stats, on_step=on_step)
-    best_per_start = torch.stack(probe_losses).min(dim=0).values.view(3, 4)
-    assert torch.equal(proj.start_index, best_per_start.argmin(dim=1))
+    shapes: list[int] = []
+    proj = project_fast(
+        G512, target, cfg, sched, stats=stats, on_step=lambda s, img, loss: shapes.append(img.shape[0])
+    )
+    assert shapes == [3] * 40  # callbacks see one image per target, probe or not
+    assert proj.probe_loss.shape == (3, 4)
+    assert torch.equal(proj.start_index, proj.probe_loss.argmin(dim=1))
     assert len(set(proj.start_index.tolist())) > 1  # the starts really differ in what they reach
+    # start 0 is w_avg: its probe objective is what a single-start run reaches in the same 10 steps
+    alone: list[torch.Tensor] = []
+    project_fast(
+        G512, target, cfg, FastSchedule(starts=1), stats=stats, on_step=lambda s, i, loss: alone.append(loss)
+    )
+    torch.testing.assert_close(
+        proj.probe_loss[:, 0], torch.stack(alone[:10]).min(dim=0).values, rtol=1e-4, atol=0
+    )
     for i in range(3):
         one = project_fast(G512, target[i : i + 1], cfg, sched, stats=stats)
         assert one.start_index.item() == proj.start_index[i].item()
@@ -163,3 +176,31 @@ def test_schedule_validation_is_one_line_sg_errors() -> None:
     for bad in (dict(starts=0), dict(probe=1.0), dict(lr=0.0), dict(patience=0), dict(noise_lr=float("nan"))):
         with pytest.raises(SGError):
             FastSchedule(**bad)
+
+
+def _sg(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "SG_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "stylegan_cli.main", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+def test_cli_schedule_and_seed(tmp_path, G512, stats) -> None:
+    """`sg project --schedule fast|official --seed N`: the schedule is recorded in the latent file, a fixed
+    seed repeats the result exactly, and an unknown schedule is one red line before any work."""
+    save_checkpoint(tmp_path / "m.safetensors", G512)
+    save_png(to_uint8(psi_targets(G512, stats, 1, seed=2))[0], tmp_path / "photo.png")
+    common = [str(tmp_path / "m.safetensors"), str(tmp_path / "photo.png"), "--loss", "mse", "--steps", "20"]
+    common += ["--device", "cpu", "--seed", "3"]
+    runs = {}
+    for name, schedule in (("a", "fast"), ("b", "fast"), ("o", "official")):
+        r = _sg("project", *common, "--schedule", schedule, "--outdir", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        runs[name] = load_latents(tmp_path / name / "photo.npz")
+    assert runs["a"].meta["schedule"] == "fast" and runs["o"].meta["schedule"] == "official"
+    assert runs["a"].meta["seed"] == 3
+    assert np.array_equal(np.asarray(runs["a"].w), np.asarray(runs["b"].w))
+    assert not np.array_equal(np.asarray(runs["a"].w), np.asarray(runs["o"].w))
+    bad = _sg("project", *common, "--schedule", "quick", "--outdir", str(tmp_path / "bad"))
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "error: --schedule must be one of fast, official" in bad.stderr
+    assert not (tmp_path / "bad").exists()
