@@ -204,3 +204,21 @@ def test_cli_schedule_and_seed(tmp_path, G512, stats) -> None:
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "error: --schedule must be one of fast, official" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_bench_ssim_follows_the_definition() -> None:
+    """bench/project_real.py's SSIM: 1 for identical images; for flat images only the luminance term
+    (2 m1 m2 + C1) / (m1^2 + m2^2 + C1) remains (values on the 0..255 scale, C1 = (0.01 * 255)^2)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from project_real import ssim
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 20, 20, generator=gen) * 2 - 1
+    torch.testing.assert_close(ssim(x, x), torch.ones(2))
+    a, b = torch.full((1, 1, 16, 16), -0.5), torch.full((1, 1, 16, 16), 0.25)
+    m1, m2, c1 = 0.5 * 127.5, 1.25 * 127.5, (0.01 * 255) ** 2
+    expected = (2 * m1 * m2 + c1) / (m1**2 + m2**2 + c1)
+    assert ssim(a, b).item() == pytest.approx(expected, rel=1e-5)
+    noisy = (x + 0.5 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    s = ssim(noisy, x)
+    assert ((s > 0.2) & (s < 0.9)).all() and torch.allclose(s, ssim(x, noisy)), s
