@@ -13,18 +13,15 @@ from rich.table import Table
 from core.editing import load_directions, parse_direction_ref
 from core.editing.directions import (
     class_means,
-    direction_scales,
     fit_boundary,
     orthogonalize,
-    pca,
-    sefa,
     w_moments,
 )
+from core.editing.find import assemble_directions, class_directions, ganspace_directions, sefa_directions
 from core.editing.format import METHODS, Directions, check_name
 from core.editing.labels import labelled_w, read_labels, resolve_latent
 from core.editing.render import PREVIEW_STRENGTHS, preview_grid
 from core.errors import SGError
-from core.latents import model_record
 from core.mixing import format_layers, parse_layers
 from stylegan_cli.common import (
     DEVICE_HELP,
@@ -202,27 +199,13 @@ def directions(
         others.append(od.vectors[od.index(ref.key, str(ref.path))].astype(np.float64))
 
     settings: dict = {"layers": layers, "samples": n_samples, "seed": seed}
-    meta: dict = {}
     with progress(n_samples, "sampling w") as advance:
         moments = w_moments(G, n_samples, batch, seed, None, advance)
-
     if method == "sefa":
-        vecs, values, affines = sefa(G, picked)
-        k = min(num, vecs.shape[0])
-        vecs, values = vecs[:k], values[:k]
-        names = [f"sefa{i}" for i in range(k)]
-        meta.update(value_name="eigenvalue", affines=affines)
+        found = sefa_directions(G, picked, num)
         settings["num"] = num
     elif method == "ganspace":
-        comps, var, ratio = pca(moments)
-        k = min(num, comps.shape[0])
-        vecs, values = comps[:k], var[:k]
-        names = [f"pc{i}" for i in range(k)]
-        meta.update(
-            value_name="explained variance",
-            explained_variance_ratio=[float(r) for r in ratio[:k]],
-            total_variance=float(var.sum()),
-        )
+        found = ganspace_directions(moments, num)
         settings["num"] = num
     elif method == "boundary":
         x, y = _labelled(G, rows, picked, class_idx, batch)
@@ -230,54 +213,24 @@ def directions(
             normal, info = fit_boundary(x, y, fraction, seed)
         normal = orthogonalize(normal, others)
         acc = info.get("val_accuracy", info["train_accuracy"])
-        vecs, values = normal[None], np.array([acc])
-        names = [name or _name_from(labels)]
-        meta.update(value_name="val accuracy" if "val_accuracy" in info else "train accuracy", svm=info)
+        value_name = "val accuracy" if "val_accuracy" in info else "train accuracy"
+        found = (
+            normal[None],
+            np.array([acc]),
+            [name or _name_from(labels)],
+            {"value_name": value_name, "svm": info},
+        )
         settings.update(labels=str(labels), fraction=fraction, orthogonal_to=list(orthogonal_to))
     else:
-        with progress(n_samples, "class means") as advance:
-            means = class_means(G, n_samples, batch, seed, advance)
-        vecs_l, vals_l, names = [], [], []
+        pair = None
         if classes is not None:
             pair = parse_seeds(classes, "--classes")
             if len(pair) != 2 or max(pair) >= G.c_dim:
                 raise SGError(f"--classes takes two classes A,B within 0..{G.c_dim - 1} (got {classes!r})")
-            a, b = pair
-            pairs = [(means[a], means[b], f"class{a}_to_{b}")]
-        else:
-            pairs = [(means.mean(axis=0), means[k], f"class{k}") for k in range(G.c_dim)]
-        for src, dst, nm in pairs:
-            diff = dst - src
-            if np.linalg.norm(diff) == 0:
-                raise SGError(f"{nm}: the class means are equal; no direction")
-            vecs_l.append(diff / np.linalg.norm(diff))
-            vals_l.append(np.linalg.norm(diff))
-            names.append(nm)
-        vecs, values = np.stack(vecs_l), np.array(vals_l)
-        meta.update(value_name="mean distance")
+        with progress(n_samples, "class means") as advance:
+            found = class_directions(class_means(G, n_samples, batch, seed, advance), pair)
         settings["classes"] = classes
-
-    vecs = np.asarray(vecs, dtype=np.float64)
-    scale = direction_scales(moments, vecs)
-    if method == "class":  # strength = distance / scale moves the mean of A onto the mean of B
-        meta["full_strength"] = [float(v / s) if s > 0 else None for v, s in zip(values, scale, strict=True)]
-    mask = np.zeros((len(names), G.num_ws), dtype=bool)
-    mask[:, picked] = True
-    dirs = Directions(
-        vectors=vecs.astype(np.float32),
-        names=names,
-        layers=mask,
-        scale=scale.astype(np.float32),
-        values=np.asarray(values, dtype=np.float64),
-        method=method,
-        meta={
-            **meta,
-            **model_record(model_path),
-            "num_ws": G.num_ws,
-            "w_dim": G.w_dim,
-            "settings": settings,
-        },
-    )
+    dirs = assemble_directions(G, method, found, picked, moments, settings, model_path)
     path = dirs.save(out)
     console.print(directions_table(dirs, str(path)))
     typer.echo(f"wrote {path} ({dirs.num} {method} direction(s))")
