@@ -321,12 +321,6 @@ def small_dataset_hint(num_images: int, aug: str | None = None) -> str | None:
     )
 
 
-def describe(spec: AugmentSpec) -> str:
-    """The enabled transforms, for banners and `sg info`."""
-    names = [f.name for f in fields(spec) if getattr(spec, f.name) == 1]
-    return ", ".join(names) or "none"
-
-
 __all__ = [
     "AUGPIPES",
     "AugmentPipe",
@@ -334,6 +328,5 @@ __all__ = [
     "augpipe_spec",
     "blit_matrix",
     "color_matrix",
-    "describe",
     "small_dataset_hint",
 ]
