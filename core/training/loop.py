@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -359,15 +360,11 @@ class Trainer:
         if self.ada is not None:
             self.ada.maybe_update(self.batch_idx, c.batch, reduce=lambda t: average_tensors([t], self.ctx))
 
-    def run(self) -> TrainResult:
+    def _open_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's minibatches from where the run stands (the loader's seed draw kept off our stream)."""
         from core.data import iterate_batches
 
         opts, ctx = self.config, self.ctx
-        total_nimg = int(round(opts.kimg * 1000))
-        if self.cur_nimg >= total_nimg:
-            raise SGError(
-                f"the run is already at kimg {self.cur_nimg / 1000:g}; pass a larger --kimg to continue"
-            )
         workers = opts.workers if opts.workers is not None else (2 if self.device.type == "cuda" else 0)
         batches = iterate_batches(
             self.plan.dataset,
@@ -381,22 +378,34 @@ class Trainer:
         )
         with torch.random.fork_rng(devices=[]):  # the loader draws a seed when it starts: not from our stream
             first = next(batches)
-        batches = itertools.chain([first], batches)
-        self.grid = make_grid_spec(self.G.z_dim, opts.c_dim, opts.resolution, seed=opts.seed)
-        monitor = None
-        if ctx.is_main:
-            self.run_dir = next_run_dir(opts.outdir, opts.description())
-            monitor = TrainingMonitor(
-                self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress, console=self.console
+        return itertools.chain([first], batches)
+
+    def _open_outputs(self) -> TrainingMonitor:
+        """Rank 0: the run folder, the monitor with its banner, reals.png and (new runs) fakes-init.png."""
+        opts = self.config
+        self.run_dir = next_run_dir(opts.outdir, opts.description())
+        monitor = TrainingMonitor(
+            self.run_dir, opts.kimg, self.cur_nimg / 1000, live=opts.progress, console=self.console
+        )
+        self.monitor = monitor
+        monitor.print(self._banner())
+        if opts.aug == "fixed" and opts.p > LEAK_P:
+            self._warn(f"--p {opts.p:g} is above ~{LEAK_P}: augmentations can leak into the generated images")
+        save_reals(self.plan.dataset, opts.resolution, self.run_dir / "reals.png", seed=opts.seed)
+        if not self.plan.continues:
+            save_fakes(self.G_ema, self.grid, self.run_dir / "fakes-init.png")
+        return monitor
+
+    def run(self) -> TrainResult:
+        opts, ctx = self.config, self.ctx
+        total_nimg = int(round(opts.kimg * 1000))
+        if self.cur_nimg >= total_nimg:
+            raise SGError(
+                f"the run is already at kimg {self.cur_nimg / 1000:g}; pass a larger --kimg to continue"
             )
-            self.monitor = monitor
-            monitor.print(self._banner())
-            if self.config.aug == "fixed" and self.config.p > LEAK_P:
-                p = self.config.p
-                self._warn(f"--p {p:g} is above ~{LEAK_P}: augmentations can leak into the generated images")
-            save_reals(self.plan.dataset, opts.resolution, self.run_dir / "reals.png", seed=opts.seed)
-            if not self.plan.continues:
-                save_fakes(self.G_ema, self.grid, self.run_dir / "fakes-init.png")
+        batches = self._open_batches()
+        self.grid = make_grid_spec(self.G.z_dim, opts.c_dim, opts.resolution, seed=opts.seed)
+        monitor = self._open_outputs() if ctx.is_main else None
         tick_nimg, snap_nimg = opts.tick * 1000, opts.snap * 1000
         next_tick = (math.floor(self.cur_nimg / tick_nimg) + 1) * tick_nimg
         next_snap = (math.floor(self.cur_nimg / snap_nimg) + 1) * snap_nimg
