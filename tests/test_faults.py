@@ -696,3 +696,17 @@ def test_second_sigint_after_the_snapshot_is_written(sg, data16, tmp_path, monke
     from core.checkpoint import load_checkpoint
 
     assert load_checkpoint(snap).kimg == pytest.approx(0.008)
+
+
+def test_an_os_error_no_writer_expected_is_still_one_line(sg, model, tmp_path):
+    """The entry point's last resort: an OSError from anywhere (here a dangling symlink in a training
+    folder, met while fingerprinting it for the cache) is one line naming the path, not a traceback."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    Image.new("RGB", (RES, RES)).save(src / "a.png")
+    (src / "b.png").symlink_to(tmp_path / "gone.png")
+    one_error(
+        sg("train", src, "--cfg", "tiny", "--outdir", tmp_path / "runs"),
+        r"cannot read .*b\.png: no such file",
+    )
+    assert not (tmp_path / "runs").exists()
