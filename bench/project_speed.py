@@ -4,7 +4,10 @@ Each row runs `project()` (the optimisation `sg project` runs: synthesis of w + 
 the distance to a fixed target, the noise penalty, gradients into w and the noise maps, Adam, the noise
 renormalisation) with one fast-path setting, and times its steps after a warm-up (which includes any
 compile): ms/step = wall time of the timed steps / their number, the device synchronised at both ends.
-Row `sg-project` is what `sg project` picks on this device (`projector.step.default_fast_path`). Losses:
+Row `sg-project` is what `sg project` picks on this device (`projector.step.default_fast_path`). Both
+schedules of `sg project` (`--schedule fast`, the default, and `official`) step with the same
+`ProjectionStep` and Adam; the fast schedule only adds a probe of several starts at the beginning and an
+early stop, so its per-step cost at a given batch is this table's. Losses:
 - `synth`: mean squared error to the target image: the synthesis forward+backward alone (the official
   46 ms figure is this, at 1024 px, batch 1);
 - `lpips`: the projector's `PerceptualLoss` (VGG16 LPIPS at 256 px, random backbone: the cost is right,
