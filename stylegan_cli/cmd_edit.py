@@ -3,23 +3,25 @@ along editing directions; strips, grids, a video sweep, or the edited latents th
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from core.editing import Edit, apply_edits, parse_direction_ref
+from core.editing import parse_direction_ref
 from core.editing.apply import parse_strength_range, sweep_strengths
-from core.editing.render import render_each
-from core.editing.sources import Source, at_strength, edit_sources, edited_latents, resolve_edits
-from core.errors import SGError
-from core.images import make_grid
-from core.latents import (
-    MODEL_HASH_KEY,
-    model_content_hash,
+from core.editing.outputs import (
+    LATENT_SUFFIX,
+    edit_grid,
+    edit_rows,
+    output_kind,
+    render_rows,
+    video_strengths,
+    write_edit_folder,
+    write_sweep_video,
 )
-from core.video import Mp4Writer
+from core.editing.sources import edit_sources, edited_latents, resolve_edits
+from core.errors import SGError
+from core.latents import MODEL_HASH_KEY, model_content_hash
 from stylegan_cli.common import (
     DEVICE_HELP,
     MODEL_HELP,
@@ -30,27 +32,6 @@ from stylegan_cli.common import (
     resolve_model,
     save_image,
 )
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-LATENT_SUFFIX = ".npz"
-
-
-def _output_kind(out: str) -> str:
-    """'image' (.png/.jpg strip or grid), 'video' (.mp4), 'latents' (.npz) or 'folder' (DIR/)."""
-    if out.endswith(("/", "\\")) or Path(out).suffix == "":
-        return "folder"
-    suffix = Path(out).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix == ".mp4":
-        return "video"
-    if suffix == LATENT_SUFFIX:
-        return "latents"
-    raise SGError(f"--out {out!r}: use strip.png/.jpg, video.mp4, edited.npz, or a folder edits/")
-
-
-def _strength_tag(t: float | None) -> str:
-    return "edit" if t is None else f"s{t:+.2f}"
 
 
 def edit(
@@ -99,7 +80,7 @@ def edit(
     sg sample --latents and feeds sg mix / sg interpolate. Strength 0 returns the input bit for bit.
     """
     check_noise_mode(noise_mode)
-    kind = _output_kind(out)
+    kind = output_kind(out)
     items = list(inputs or [])
     files = [Path(p) for p in items if p.lower().endswith(LATENT_SUFFIX)]
     others = [p for p in items if not p.lower().endswith(LATENT_SUFFIX)]
@@ -134,68 +115,25 @@ def edit(
     if kind == "video":
         if not swept:
             raise SGError("a video sweeps a direction: give one without =STRENGTH")
-        _video(G, srcs, edits, lo, hi, frames, fps, out)
+        with progress(frames, "video") as advance:
+            codec = write_sweep_video(G, srcs, edits, video_strengths(lo, hi, frames), fps, out, advance)
+        typer.echo(f"wrote {out} ({frames} frames at {fps:g} fps, codec {codec})")
         return
 
-    rows = [
-        (src, apply_edits(src.w, at_strength(edits, t)), at_strength(edits, t), t)
-        for src in srcs
-        for t in sweep
-    ]
+    rows = edit_rows(srcs, edits, sweep)
     if kind == "latents":
         lat = edited_latents(G, [(s, w, p) for s, w, p, _ in rows], model_path)
         typer.echo(f"wrote {lat.save(out)} ({len(rows)} edited latent(s))")
         return
     pairs_view = kind == "image" and not swept  # one fixed edit: [original, edited] per latent
     with progress(len(rows) + (len(srcs) if pairs_view else 0), "editing") as advance:
-        tiles = _render_rows(G, rows, advance)
         if kind == "image":
-            cols = len(sweep)
-            if pairs_view:
-                originals = _render_rows(G, [(s, s.w, [], None) for s in srcs], advance)
-                tiles = np.stack([t for pair in zip(originals, tiles, strict=True) for t in pair])
-                cols = 2
-            typer.echo(f"wrote {save_image(make_grid(tiles, cols), out)}")
+            grid = edit_grid(G, rows, srcs, len(sweep), pairs_view, advance)
+            typer.echo(f"wrote {save_image(grid, out)}")
             return
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    for (src, w, pairs, t), tile in zip(rows, tiles, strict=True):
-        stem = f"{src.label}_{_strength_tag(t)}"
-        save_image(tile, folder / f"{stem}.png")
-        edited_latents(G, [(src, w, pairs)], model_path).save(folder / f"{stem}.npz")
-    typer.echo(f"wrote {len(rows)} edited image(s) and latent(s) to {folder}")
-
-
-def _render_rows(G, rows, advance) -> np.ndarray:
-    """uint8 [N,H,W,C]: each edited latent alone, with its source's noise maps and mode."""
-    return np.concatenate([render_each(G, w, [src.noise], src.noise_mode, advance) for src, w, _, _ in rows])
-
-
-def _video(
-    G, srcs: list[Source], edits: list[Edit], lo: float, hi: float, frames: int, fps: float, out: str
-) -> None:
-    """One loop, every latent in a grid per frame: 0 -> high -> 0 -> low -> 0 for a range around 0 (it
-    starts on the input), else low -> high -> low."""
-    phase = np.arange(frames) / frames
-    if lo <= 0 <= hi:
-        tri = np.where(phase < 0.25, 4 * phase, np.where(phase < 0.75, 2 - 4 * phase, 4 * phase - 4))
-        ts = [float(v * hi if v >= 0 else -v * lo) for v in tri]
-    else:
-        ts = [float(lo + (hi - lo) * (1 - abs(1 - 2 * p))) for p in phase]
-    cols = math.ceil(math.sqrt(len(srcs)))
-    size = G.img_resolution
-    rows_n = math.ceil(len(srcs) / cols)
-    with (
-        Mp4Writer(out, fps, size * min(cols, len(srcs)), size * rows_n) as writer,
-        progress(frames, "video") as advance,
-    ):
-        for t in ts:
-            tiles = _render_rows(
-                G, [(s, apply_edits(s.w, at_strength(edits, t)), None, t) for s in srcs], lambda n=1: None
-            )
-            writer.write(make_grid(tiles, cols))
-            advance(1)
-    typer.echo(f"wrote {out} ({frames} frames at {fps:g} fps, codec {writer.codec})")
+        tiles = render_rows(G, rows, advance)
+    write_edit_folder(G, rows, tiles, Path(out), model_path)
+    typer.echo(f"wrote {len(rows)} edited image(s) and latent(s) to {Path(out)}")
 
 
 def register(app: typer.Typer) -> None:

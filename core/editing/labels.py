@@ -57,6 +57,11 @@ def resolve_latent(text: str, csv_path: Path, line: int) -> Path | int:
     raise SGError(f"{csv_path}:{line}: {text!r} is neither an existing .npz latent file nor a seed")
 
 
+def labelled_rows(path: Path) -> list[tuple[Path | int, float]]:
+    """The labels CSV as (npz path or seed, label) rows."""
+    return [(resolve_latent(latent, path, line), y) for latent, y, line in read_labels(path)]
+
+
 def labelled_w(
     G: torch.nn.Module,
     rows: list[tuple[Path | int, float]],
