@@ -69,7 +69,7 @@ def metrics(
     from core.checkpoint import load_generator
     from core.data.dataset import open_dataset
     from core.metrics.protocols import MetricOptions, check_weights, compute_metrics, counts, parse_metrics
-    from core.metrics.results import format_value, results_path, write_results
+    from core.metrics.results import results_path, write_results
 
     protocols = parse_metrics(metric)
     if len(args) > 1:
@@ -110,63 +110,35 @@ def metrics(
             console.print(f"note: dataset has only {ds.num_images} images; SWD uses {n_gen} per side")
 
     results = compute_metrics(protocols, G, ds, opts, log=lambda s: console.print(s, markup=False))
-    _print(results, psi, seed, format_value)
+    _print(results, psi, seed)
     path = write_results(results_path(model, out), model, ds.path, results)
     console.print(f"results: {path}", markup=False, soft_wrap=True)
 
 
-def _print(results: dict, psi: float, seed: int, fmt) -> None:
+def _print(results: dict, psi: float, seed: int) -> None:
     """The SWD table per pyramid level (as before), then one table of every value."""
     from rich.console import Console
-    from rich.table import Table
+
+    from core.metrics.report import swd_table, values_table
 
     out = Console(highlight=False)
     swd = results.get("swd")
     if swd is not None:
         n = swd["num_gen"]
         typer.echo(f"SWD x1e3 per Laplacian level, {n} real vs {n} generated images (psi={psi}, seed={seed})")
-        table = Table()
-        table.add_column("pyramid level")
-        table.add_column("SWD x1e3", justify="right")
-        for key, v in swd["values"].items():
-            if key != "swd_mean":
-                table.add_row(key[len("swd_") :], f"{v:.3f}")
-        table.add_row("mean", f"{swd['values']['swd_mean']:.3f}", style="bold")
-        out.print(table)
-    others = {k: r for k, r in results.items() if k != "swd"}
-    if others:
-        table = Table(title=f"psi={psi}, seed={seed}")
-        for col in ("metric", "value", "generated", "real", "protocol", "seconds"):
-            table.add_column(col, justify="left" if col in ("metric", "protocol") else "right")
-        for rec in others.values():
-            for key, v in rec["values"].items():
-                n_real = str(rec["num_real"]) if rec["num_real"] else "-"
-                table.add_row(
-                    key, fmt(v), str(rec["num_gen"]), n_real, rec["protocol"], f"{rec['seconds']:.1f}"
-                )
+        out.print(swd_table(swd))
+    table = values_table(results, psi, seed)
+    if table is not None:
         out.print(table)
 
 
 def _compare(args: list[Path]) -> None:
     """One row per metric value, one column per run (its newest metrics-*.json)."""
     from rich.console import Console
-    from rich.table import Table
 
-    from core.metrics.results import find_results, flat_values, format_value, read_results
+    from core.metrics.report import compare_table
 
-    if len(args) < 2:
-        raise SGError(f"--compare needs at least two run folders or metrics-*.json files (got {len(args)})")
-    files = [find_results(a) for a in args]
-    docs = [read_results(f) for f in files]
-    values = [flat_values(d) for d in docs]
-    keys = list(dict.fromkeys(k for v in values for k in v))
-    table = Table()
-    table.add_column("metric")
-    for a, f in zip(args, files, strict=True):
-        table.add_column(f"{a}\n{f.name}", justify="right")
-    for k in keys:
-        table.add_row(k, *(format_value(v.get(k)) for v in values))
-    Console(highlight=False, width=max(100, 30 + 28 * len(args))).print(table)
+    Console(highlight=False, width=max(100, 30 + 28 * len(args))).print(compare_table(args))
 
 
 def register(app: typer.Typer) -> None:
