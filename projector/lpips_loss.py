@@ -28,6 +28,7 @@ __all__ = [
     "backbone_weights_path",
     "make_lpips",
     "mse_loss",
+    "perceptual_weights",
     "psnr",
 ]
 
@@ -71,6 +72,19 @@ def backbone_weights_path(
     return weights_path(
         file, allow_download=download, downloader=download_backbone, hint=", or pass --vgg-weights PATH"
     )
+
+
+def perceptual_weights(loss: str, weights: str | os.PathLike[str] | None) -> Path | None:
+    """The VGG16 file `sg project` needs, resolved before any work: required for the LPIPS losses; for mse
+    only used for scores, so it is never downloaded then and its absence is no error (None)."""
+    if "lpips" in loss:
+        return backbone_weights_path("vgg", weights)  # raises a one-line SGError naming --vgg-weights
+    try:
+        return backbone_weights_path("vgg", weights, download=False)  # no 500 MB fetch just for scores
+    except SGError:
+        if weights is not None:
+            raise
+        return None
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:

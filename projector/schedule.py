@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_SCHEDULE",
     "SCHEDULES",
     "FastSchedule",
+    "check_schedule",
     "optimise",
     "ScheduledProjection",
     "project_fast",
@@ -53,6 +54,13 @@ SCHEDULES = ("fast", "official")
 DEFAULT_SCHEDULE = "fast"
 SATURATED = 1.0 - 1.0 / 255  # a target pixel this close to +-1 is 0 or 255 in its file
 START_SEED_OFFSET = 7919  # the starts' z come from RandomState(seed + this), apart from the noise maps' seed
+
+
+def check_schedule(name: str) -> str:
+    """``--schedule``: one of SCHEDULES."""
+    if name not in SCHEDULES:
+        raise SGError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {name!r})")
+    return name
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,6 @@ from core.errors import SGError
 from stylegan_cli.common import DEVICE_HELP, MODEL_OPT_HELP, console, resolve_model, split_model_arg
 
 
-def _perceptual_weights(loss: str, vgg_weights: Path | None) -> Path | None:
-    """Resolve the VGG16 file before any work: required for LPIPS losses, optional (scores only) for mse."""
-    from projector.lpips_loss import backbone_weights_path
-
-    if "lpips" in loss:
-        return backbone_weights_path("vgg", vgg_weights)  # raises a one-line SGError naming --vgg-weights
-    try:
-        return backbone_weights_path("vgg", vgg_weights, download=False)  # no 500 MB fetch just for scores
-    except SGError:
-        if vgg_weights is not None:
-            raise
-        return None
-
-
 def _log(msg: str) -> None:
     """Per-image lines on stderr; errors in red (stdout keeps only the written latent files)."""
     style = "red" if msg.startswith("error:") else None
@@ -94,7 +80,9 @@ def project(
 
     The official schedule, for comparison: sg project ffhq.pkl me.jpg --schedule official --steps 1000
     """
+    from projector.lpips_loss import perceptual_weights
     from projector.project import ProjectConfig, project_images
+    from projector.schedule import check_schedule
     from projector.tune import TuneConfig
 
     cfg = ProjectConfig(
@@ -107,21 +95,15 @@ def project(
         noise_reg_weight=noise_reg,
     )
     tune_cfg = TuneConfig(steps=tune_steps) if tune else None
-    validate.at_least("--batch", batch, 1)
-    validate.at_least("--steps", steps, 1)
+    validate.at_least("--batch", batch, 1)  # --steps, --lr and --noise-reg: ProjectConfig checks them
     validate.at_least("--tune-steps", tune_steps, 1)
-    validate.positive("--lr", lr)
-    validate.at_least("--noise-reg", noise_reg, 0.0)
     validate.seed("--seed", seed)
-    from projector.schedule import SCHEDULES
-
-    if schedule not in SCHEDULES:
-        raise SGError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
+    check_schedule(schedule)
     model_arg, rest = split_model_arg(args, model_opt)
     images = [Path(p) for p in rest]
     if not images:
         raise SGError("give the photos to project: sg project photo.jpg (or folders of photos)")
-    weights = _perceptual_weights(loss, vgg_weights)  # before loading anything: fail fast without weights
+    weights = perceptual_weights(loss, vgg_weights)  # before loading anything: fail fast without weights
     model = resolve_model(model_arg)
     if align:
         from projector.align import check_align_available
