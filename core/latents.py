@@ -291,10 +291,22 @@ def load_latents(
         found = ", ".join(sorted(data)) or "none"
         raise SGError(f"{where}: no 'w' array in latent file (found keys: {found})")
     meta = _parse_meta(data.get("meta"), where)
+    w = _read_w(data["w"], where, num_ws if num_ws is not None else meta.get("num_ws"), num_ws, w_dim)
+    n = w.shape[0]
+    z = _read_z(data["z"], n, where) if "z" in data else None
+    return Latents(
+        w=torch.from_numpy(np.ascontiguousarray(w)),
+        z=None if z is None else torch.from_numpy(np.ascontiguousarray(z)),
+        noise=_read_noise(data, n, where),
+        meta=meta,
+    )
 
-    w = _check_array("w", data["w"], where)
+
+def _read_w(raw: np.ndarray, where: str, layers: object, num_ws: int | None, w_dim: int | None) -> np.ndarray:
+    """'w' as [N, num_ws, w_dim]; a [w_dim] vector is broadcast to ``layers`` (the model's or the meta's
+    num_ws), a [num_ws, w_dim] array is one latent; checked against the model's ``num_ws`` and ``w_dim``."""
+    w = _check_array("w", raw, where)
     if w.ndim == 1:
-        layers = num_ws if num_ws is not None else meta.get("num_ws")
         if not isinstance(layers, int) or layers <= 0:
             raise SGError(
                 f"{where}: 'w' is a single [w_dim] vector and num_ws is unknown (no model or meta num_ws)"
@@ -313,36 +325,33 @@ def load_latents(
         raise SGError(f"{where}: latent has num_ws={w.shape[1]} but the model expects num_ws={num_ws}")
     if w_dim is not None and w.shape[2] != w_dim:
         raise SGError(f"{where}: latent has w_dim={w.shape[2]} but the model expects w_dim={w_dim}")
-    n = w.shape[0]
+    return w
 
-    z = None
-    if "z" in data:
-        z = _check_array("z", data["z"], where)
-        if z.ndim == 1:
-            z = z[None]
-        if z.ndim != 2 or z.shape[0] != n:
-            raise SGError(f"{where}: 'z' has shape {list(data['z'].shape)}, expected [{n}, z_dim]")
 
+def _read_z(raw: np.ndarray, n: int, where: str) -> np.ndarray:
+    """'z' as [n, z_dim] (a single [z_dim] vector is one latent)."""
+    z = _check_array("z", raw, where)
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or z.shape[0] != n:
+        raise SGError(f"{where}: 'z' has shape {list(raw.shape)}, expected [{n}, z_dim]")
+    return z
+
+
+def _read_noise(data: dict[str, np.ndarray], n: int, where: str) -> list[torch.Tensor] | None:
+    """The stored noise maps noise_0..noise_k (contiguous), each with batch 1 (shared) or ``n``."""
     indices = sorted(int(m.group(1)) for k in data if (m := _NOISE_KEY.match(k)))
-    noise = None
-    if indices:
-        if indices != list(range(len(indices))):
-            raise SGError(f"{where}: noise keys are not contiguous noise_0..noise_{len(indices) - 1}")
-        noise = []
-        for i in indices:
-            arr = _normalise_noise_map(
-                _check_array(f"noise_{i}", data[f"noise_{i}"], where), f"noise_{i}", where
-            )
-            if arr.shape[0] not in (1, n):
-                raise SGError(f"{where}: 'noise_{i}' has batch {arr.shape[0]}, expected 1 or {n}")
-            noise.append(torch.from_numpy(np.ascontiguousarray(arr)))
-
-    return Latents(
-        w=torch.from_numpy(np.ascontiguousarray(w)),
-        z=None if z is None else torch.from_numpy(np.ascontiguousarray(z)),
-        noise=noise,
-        meta=meta,
-    )
+    if not indices:
+        return None
+    if indices != list(range(len(indices))):
+        raise SGError(f"{where}: noise keys are not contiguous noise_0..noise_{len(indices) - 1}")
+    noise = []
+    for i in indices:
+        arr = _normalise_noise_map(_check_array(f"noise_{i}", data[f"noise_{i}"], where), f"noise_{i}", where)
+        if arr.shape[0] not in (1, n):
+            raise SGError(f"{where}: 'noise_{i}' has batch {arr.shape[0]}, expected 1 or {n}")
+        noise.append(torch.from_numpy(np.ascontiguousarray(arr)))
+    return noise
 
 
 def validate_noise(
