@@ -258,43 +258,53 @@ def _evaluate(p: Protocol, G, ds, opts: MetricOptions, nets, gen, real, n_gen: i
         mean, std = stats.inception_score(gen["inception"]["logits"][:n_gen], **p.params)
         return {f"{p.name}_mean": mean, f"{p.name}_std": std}
     if p.kind == "ppl":
-        from core.metrics.ppl import ppl
-
-        lp = nets("lpips")
-        with make_progress(opts.progress) as bar:
-            task = bar.add_task(p.name, total=n_gen)
-            value, _ = ppl(
-                G,
-                lambda a, b: lp(a, b),
-                num=n_gen,
-                seed=opts.seed,
-                labels=_one_hot_labels(ds),
-                on_batch=lambda k: bar.advance(task, k),
-                **p.params,
-            )
-        return {p.name: value}
+        return {p.name: _ppl(p, G, ds, opts, nets, n_gen)}
     if p.kind == "swd":
-        from core.metrics.swd import generate_images, pyramid_sizes, swd
-
-        pick = np.sort(np.random.default_rng(opts.seed).choice(ds.num_images, size=n_gen, replace=False))
-        reals, _ = ds.get_batch(pick)
-        with make_progress(opts.progress) as bar:
-            task = bar.add_task("generating (swd)", total=n_gen)
-            fakes = generate_images(
-                G,
-                n_gen,
-                batch=opts.batch,
-                psi=opts.psi,
-                seed=opts.seed,
-                on_batch=lambda k: bar.advance(task, k),
-            )
-        if fakes.shape[1:] != reals.shape[1:]:
-            raise SGError(
-                f"generator makes {tuple(fakes.shape[1:])} images but the data is {tuple(reals.shape[1:])}"
-            )
-        vals = swd(reals, fakes, seed=opts.seed, device=opts.device, progress=opts.progress)
-        sizes = pyramid_sizes(reals.shape[2], reals.shape[3])
-        out = {f"swd_{h}x{w}": v for (h, w), v in zip(sizes, vals[:-1], strict=True)}
-        out["swd_mean"] = vals[-1]
-        return out
+        return _swd(G, ds, opts, n_gen)
     raise AssertionError(p.kind)
+
+
+def _ppl(p: Protocol, G, ds, opts: MetricOptions, nets, n_gen: int) -> float:
+    """Perceptual path length over ``n_gen`` sampled pairs, LPIPS as the distance."""
+    from core.metrics.ppl import ppl
+
+    lp = nets("lpips")
+    with make_progress(opts.progress) as bar:
+        task = bar.add_task(p.name, total=n_gen)
+        value, _ = ppl(
+            G,
+            lambda a, b: lp(a, b),
+            num=n_gen,
+            seed=opts.seed,
+            labels=_one_hot_labels(ds),
+            on_batch=lambda k: bar.advance(task, k),
+            **p.params,
+        )
+    return value
+
+
+def _swd(G, ds, opts: MetricOptions, n_gen: int) -> dict:
+    """SWD x1e3 per Laplacian pyramid level and their mean, ``n_gen`` real vs ``n_gen`` generated images."""
+    from core.metrics.swd import generate_images, pyramid_sizes, swd
+
+    pick = np.sort(np.random.default_rng(opts.seed).choice(ds.num_images, size=n_gen, replace=False))
+    reals, _ = ds.get_batch(pick)
+    with make_progress(opts.progress) as bar:
+        task = bar.add_task("generating (swd)", total=n_gen)
+        fakes = generate_images(
+            G,
+            n_gen,
+            batch=opts.batch,
+            psi=opts.psi,
+            seed=opts.seed,
+            on_batch=lambda k: bar.advance(task, k),
+        )
+    if fakes.shape[1:] != reals.shape[1:]:
+        raise SGError(
+            f"generator makes {tuple(fakes.shape[1:])} images but the data is {tuple(reals.shape[1:])}"
+        )
+    vals = swd(reals, fakes, seed=opts.seed, device=opts.device, progress=opts.progress)
+    sizes = pyramid_sizes(reals.shape[2], reals.shape[3])
+    out = {f"swd_{h}x{w}": v for (h, w), v in zip(sizes, vals[:-1], strict=True)}
+    out["swd_mean"] = vals[-1]
+    return out
