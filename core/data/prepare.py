@@ -130,6 +130,60 @@ def _run_decoding(
             submit(1)
 
 
+def _decode_into(
+    writer: NpyStreamWriter,
+    src: ImageSource,
+    decode: Callable[[bytes], np.ndarray],
+    label_map: dict[str, int] | None,
+    max_images: int | None,
+    workers: int,
+    progress: bool,
+) -> tuple[list[int], list[str]]:
+    """Decode the source's images into ``writer`` under one bar; returns the labels of the written images
+    and one 'name: reason' per unreadable file. Every image needs a label when the source has labels."""
+    names = src.names
+    total = len(names) if max_images is None else min(len(names), max_images)
+    labels: list[int] = []
+    skipped: list[str] = []
+    missing_labels: list[str] = []
+    with make_progress(progress) as bar:
+        task = bar.add_task(f"preparing {src.path.name}", total=total)
+
+        def advance() -> None:
+            bar.advance(task)
+
+        for name, result in _run_decoding(src, names, decode, max_images, workers, advance):
+            if isinstance(result, str):
+                skipped.append(f"{name}: {result}")
+                if total < len(names):  # a skipped file means one more to read
+                    total += 1
+                    bar.update(task, total=total)
+                continue
+            if label_map is not None:
+                if name not in label_map:
+                    missing_labels.append(name)
+                    continue
+                labels.append(label_map[name])
+            writer.append(result)
+    if missing_labels:
+        raise SGError(
+            f"{src.path}: {LABELS_JSON} has no label for {len(missing_labels)} image(s), "
+            f"e.g. {missing_labels[0]!r}"
+        )
+    return labels, skipped
+
+
+def _check_decoded(source: Path, count: int, skipped: list[str], min_images: int) -> None:
+    """One warning line for the unreadable files; too few usable images is an error."""
+    if skipped:
+        _warn(f"skipped {len(skipped)} unreadable image(s) of {count + len(skipped)} (first: {skipped[0]})")
+    if count < max(1, min_images):
+        raise SGError(
+            f"{source}: only {count} usable image(s) (need at least {max(1, min_images)}; "
+            f"{len(skipped)} unreadable)"
+        )
+
+
 def prepare_dataset(
     source: str | os.PathLike,
     out: str | os.PathLike,
@@ -147,6 +201,7 @@ def prepare_dataset(
 
     Raises SGError for a missing source, bad options, too few usable images, or an existing `out`
     (unless overwrite). Skipped files are counted in one warning line on stderr.
+    Long because one try block must hold every write into the temp folder (a failure leaves nothing).
     """
     check_options(transform, channels)
     if max_images is not None and max_images < 1:
@@ -161,57 +216,19 @@ def prepare_dataset(
             raise SGError(f"{src.path}: no PNG/JPEG/WebP images found")
         res = check_resolution(resolution) if resolution is not None else infer_resolution(src)
         label_map = src.labels()
-        names = src.names
-        total = len(names) if max_images is None else min(len(names), max_images)
 
         tmp = new_temp_dir(out)
         try:
             writer = NpyStreamWriter(tmp / IMAGES_FILE, (channels, res, res))
-            labels: list[int] = []
-            skipped: list[str] = []
-            missing_labels: list[str] = []
 
             def decode(data: bytes) -> np.ndarray:
                 return decode_image(data, res, transform, channels)
 
-            with make_progress(progress) as bar:
-                task = bar.add_task(f"preparing {src.path.name}", total=total)
-
-                def advance() -> None:
-                    bar.advance(task)
-
-                try:
-                    for name, result in _run_decoding(src, names, decode, max_images, workers, advance):
-                        if isinstance(result, str):
-                            skipped.append(f"{name}: {result}")
-                            if total < len(names):  # a skipped file means one more to read
-                                total += 1
-                                bar.update(task, total=total)
-                            continue
-                        if label_map is not None:
-                            if name not in label_map:
-                                missing_labels.append(name)
-                                continue
-                            labels.append(label_map[name])
-                        writer.append(result)
-                finally:
-                    count = writer.close()
-
-            if missing_labels:
-                raise SGError(
-                    f"{src.path}: {LABELS_JSON} has no label for {len(missing_labels)} image(s), "
-                    f"e.g. {missing_labels[0]!r}"
-                )
-            if skipped:
-                _warn(
-                    f"skipped {len(skipped)} unreadable image(s) of {count + len(skipped)} "
-                    f"(first: {skipped[0]})"
-                )
-            if count < max(1, min_images):
-                raise SGError(
-                    f"{src.path}: only {count} usable image(s) (need at least {max(1, min_images)}; "
-                    f"{len(skipped)} unreadable)"
-                )
+            try:
+                labels, skipped = _decode_into(writer, src, decode, label_map, max_images, workers, progress)
+            finally:
+                count = writer.close()
+            _check_decoded(src.path, count, skipped, min_images)
             num_classes = 0
             if label_map is not None:
                 np.save(tmp / LABELS_FILE, np.asarray(labels, dtype=np.int64))
