@@ -201,6 +201,7 @@ def project_fast(
     element-wise Adam, starts and noise drawn the same for every image), so a batch equals its images one by
     one. ``on_step(step, images, loss)`` sees one image per target: during the probe that of the start
     with the lowest objective so far.
+    Long because the probe's cut to one start per image swaps the optimiser, params and step mid-loop.
     """
     _check_targets(G, target)
     device = next(G.parameters()).device
