@@ -46,20 +46,20 @@ class GeneratorConfig(_ConfigBase):
     """Everything needed to rebuild a generator (the official `G_kwargs`, flattened)."""
 
     _what = "generator"
-    arch: str = "stylegan2"
-    z_dim: int = 512
-    c_dim: int = 0
-    w_dim: int = 512
-    img_resolution: int = 1024
-    img_channels: int = 3
-    channel_base: int = 32768
-    channel_max: int = 512
-    num_fp16_res: int = 4
-    conv_clamp: float | None = 256
-    map_layers: int = 8
-    map_lr_multiplier: float = 0.01
-    w_avg_beta: float = 0.995
-    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+    arch: str = "stylegan2"  # "stylegan2", or "stylegan1" (NVIDIA's StyleGAN1 synthesis, same mapping)
+    z_dim: int = 512  # input latent (Z) dimensionality
+    c_dim: int = 0  # conditioning label (C) dimensionality, 0 = unconditional
+    w_dim: int = 512  # intermediate latent (W) dimensionality
+    img_resolution: int = 1024  # output resolution (a power of two)
+    img_channels: int = 3  # output colour channels: 3 = RGB, 1 = greyscale
+    channel_base: int = 32768  # feature maps at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 512  # the most feature maps of any layer
+    num_fp16_res: int = 4  # the top N resolutions run in reduced precision (official default 0)
+    conv_clamp: float | None = 256  # clamp conv outputs to +-this, None = no clamping (official default None)
+    map_layers: int = 8  # mapping MLP depth (official: mapping_kwargs.num_layers)
+    map_lr_multiplier: float = 0.01  # learning rate multiplier of the mapping (official: lr_multiplier)
+    w_avg_beta: float = 0.995  # decay of the tracked mean of W, the truncation centre
+    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR taps for up/downsampling
     # The model's own truncation cutoff: psi applies to ws 0..cutoff-1 unless a command overrides it
     # (None = every layer, as StyleGAN2; NVIDIA's StyleGAN1 uses 8).
     trunc_cutoff: int | None = None
@@ -88,19 +88,19 @@ class DiscriminatorConfig(_ConfigBase):
 
     _what = "discriminator"
 
-    arch: str = "stylegan2"
-    c_dim: int = 0
-    img_resolution: int = 1024
-    img_channels: int = 3
-    channel_base: int = 32768
-    channel_max: int = 512
-    num_fp16_res: int = 4
-    conv_clamp: float | None = 256
-    mbstd_group_size: int | None = 4
-    mbstd_num_channels: int = 1
-    cmap_dim: int | None = None
-    map_layers: int = 8
-    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+    arch: str = "stylegan2"  # "stylegan2" (residual), or "stylegan1" (NVIDIA's D_basic)
+    c_dim: int = 0  # conditioning label (C) dimensionality, 0 = unconditional
+    img_resolution: int = 1024  # input resolution (a power of two)
+    img_channels: int = 3  # input colour channels: 3 = RGB, 1 = greyscale
+    channel_base: int = 32768  # feature maps at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 512  # the most feature maps of any layer
+    num_fp16_res: int = 4  # the top N resolutions run in reduced precision (official default 0)
+    conv_clamp: float | None = 256  # clamp conv outputs to +-this, None = no clamping (official default None)
+    mbstd_group_size: int | None = 4  # images per minibatch-stddev group, None = the whole minibatch
+    mbstd_num_channels: int = 1  # stddev maps appended (channels split in as many groups), 0 = none
+    cmap_dim: int | None = None  # projection head's label embedding size, None = channels at 4x4
+    map_layers: int = 8  # depth of the label-embedding MLP (official: mapping_kwargs.num_layers)
+    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR taps for downsampling
 
     def __post_init__(self) -> None:
         check_resolution(self.img_resolution)

@@ -20,13 +20,13 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        tmp_channels: int,
-        out_channels: int,
-        img_channels: int,
-        resample_filter: list[int],
-        conv_clamp: float | None,
-        use_fp16: bool,
+        in_channels: int,  # input feature maps, 0 = the first block (reads the image through fromrgb)
+        tmp_channels: int,  # feature maps between the two convs
+        out_channels: int,  # output feature maps
+        img_channels: int,  # image channels
+        resample_filter: list[int],  # FIR taps of the downsampling
+        conv_clamp: float | None,  # clamp conv outputs to +-this, None = no clamping
+        use_fp16: bool,  # run this block in reduced precision
         resolution: int = 0,  # of the block's input; lets set_precision pick the top resolutions
     ) -> None:
         super().__init__()
@@ -99,12 +99,12 @@ class DiscriminatorEpilogue(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        cmap_dim: int,
-        resolution: int,
-        mbstd_group_size: int | None,
-        mbstd_num_channels: int,
-        conv_clamp: float | None,
+        in_channels: int,  # input feature maps (at 4x4)
+        cmap_dim: int,  # label embedding size of the projection head, 0 = unconditional
+        resolution: int,  # input resolution (4)
+        mbstd_group_size: int | None,  # images per minibatch-stddev group, None = the whole minibatch
+        mbstd_num_channels: int,  # stddev maps appended, 0 = no minibatch-stddev layer
+        conv_clamp: float | None,  # clamp conv outputs to +-this, None = no clamping
     ) -> None:
         super().__init__()
         self.cmap_dim = cmap_dim

@@ -16,16 +16,16 @@ class MappingNetwork(nn.Module):
 
     def __init__(
         self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int | None,
-        num_layers: int = 8,
-        activation: str = "lrelu",
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float | None = 0.995,
-        trunc_cutoff: int | None = None,
-        label_concat: bool = False,
+        z_dim: int,  # input latent (Z) size, 0 = no latent (the D label embedding)
+        c_dim: int,  # conditioning label (C) size, 0 = no label
+        w_dim: int,  # intermediate latent (W) size
+        num_ws: int | None,  # ws to broadcast to, None = return one w [N, w_dim]
+        num_layers: int = 8,  # depth of the MLP
+        activation: str = "lrelu",  # bias_act activation of the hidden layers
+        lr_multiplier: float = 0.01,  # learning rate multiplier of the MLP
+        w_avg_beta: float | None = 0.995,  # decay of the tracked mean of W, None = do not track
+        trunc_cutoff: int | None = None,  # truncation applies to ws 0..cutoff-1, None = all
+        label_concat: bool = False,  # NVIDIA TF label handling: c @ W concatenated with z
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws

@@ -70,12 +70,12 @@ class StyledLayer(NoiseInjection):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        conv: bool = True,
-        up: bool = False,
+        in_channels: int,  # input feature maps
+        out_channels: int,  # output feature maps
+        w_dim: int,  # intermediate latent (W) size
+        resolution: int,  # output resolution (of the noise map too)
+        conv: bool = True,  # convolve first (False: the 4x4 constant's first layer)
+        up: bool = False,  # upsample 2x first (fused into a transposed conv from 128 px up)
     ) -> None:
         super().__init__(resolution, strength_shape=(out_channels,))
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -127,11 +127,11 @@ class StyleGAN1Block(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        use_fp16: bool,
+        in_channels: int,  # input feature maps, 0 = the 4x4 block (a learned constant)
+        out_channels: int,  # output feature maps
+        w_dim: int,  # intermediate latent (W) size
+        resolution: int,  # this block's resolution
+        use_fp16: bool,  # run this block in reduced precision
     ) -> None:
         super().__init__()
         self.resolution, self.use_fp16 = resolution, use_fp16

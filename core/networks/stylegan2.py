@@ -75,14 +75,14 @@ class SynthesisLayer(NoiseInjection):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        kernel_size: int = 3,
-        up: int = 1,
-        resample_filter: list[int] | tuple[int, ...] = (1, 3, 3, 1),
-        conv_clamp: float | None = None,
+        in_channels: int,  # input feature maps
+        out_channels: int,  # output feature maps
+        w_dim: int,  # intermediate latent (W) size
+        resolution: int,  # output resolution (of the noise map too)
+        kernel_size: int = 3,  # convolution kernel size
+        up: int = 1,  # integer upsampling factor
+        resample_filter: list[int] | tuple[int, ...] = (1, 3, 3, 1),  # FIR taps of the upsampling
+        conv_clamp: float | None = None,  # clamp the output to +-this, None = no clamping
     ) -> None:
         super().__init__(resolution)
         self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
@@ -125,11 +125,11 @@ class ToRGBLayer(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        kernel_size: int = 1,
-        conv_clamp: float | None = None,
+        in_channels: int,  # input feature maps
+        out_channels: int,  # image channels
+        w_dim: int,  # intermediate latent (W) size
+        kernel_size: int = 1,  # convolution kernel size
+        conv_clamp: float | None = None,  # clamp the output to +-this, None = no clamping
     ) -> None:
         super().__init__()
         self.conv_clamp = conv_clamp
@@ -149,14 +149,14 @@ class SynthesisBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        img_channels: int,
-        resample_filter: list[int],
-        conv_clamp: float | None,
-        use_fp16: bool,
+        in_channels: int,  # input feature maps, 0 = the 4x4 block (a learned constant)
+        out_channels: int,  # output feature maps
+        w_dim: int,  # intermediate latent (W) size
+        resolution: int,  # this block's resolution
+        img_channels: int,  # image channels (of the skip image)
+        resample_filter: list[int],  # FIR taps of the upsampling
+        conv_clamp: float | None,  # clamp conv outputs to +-this, None = no clamping
+        use_fp16: bool,  # run this block in reduced precision
     ) -> None:
         super().__init__()
         self.in_channels, self.resolution, self.use_fp16 = in_channels, resolution, use_fp16

@@ -20,12 +20,12 @@ from core.ops.fir import setup_filter
 class FullyConnectedLayer(nn.Module):
     def __init__(
         self,
-        in_features: int,
-        out_features: int,
-        bias: bool = True,
-        activation: str = "linear",
-        lr_multiplier: float = 1.0,
-        bias_init: float = 0.0,
+        in_features: int,  # input vector size
+        out_features: int,  # output vector size
+        bias: bool = True,  # add a learned bias
+        activation: str = "linear",  # bias_act activation: 'linear', 'lrelu', ...
+        lr_multiplier: float = 1.0,  # learning rate multiplier of weight and bias (equalised lr)
+        bias_init: float = 0.0,  # initial value of the bias
     ) -> None:
         super().__init__()
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
@@ -54,15 +54,15 @@ class Conv2dLayer(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        bias: bool = True,
-        activation: str = "linear",
-        up: int = 1,
-        down: int = 1,
-        resample_filter: Sequence[float] = (1, 3, 3, 1),
-        conv_clamp: float | None = None,
+        in_channels: int,  # input feature maps, 0 = none
+        out_channels: int,  # output feature maps
+        kernel_size: int,  # width and height of the kernel
+        bias: bool = True,  # add a learned bias
+        activation: str = "linear",  # bias_act activation: 'linear', 'lrelu', ...
+        up: int = 1,  # integer upsampling factor before the conv
+        down: int = 1,  # integer downsampling factor after the conv
+        resample_filter: Sequence[float] = (1, 3, 3, 1),  # FIR taps of the resampling
+        conv_clamp: float | None = None,  # clamp the output to +-this, None = no clamping
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
