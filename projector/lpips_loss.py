@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import SGError
-from core.metrics.pretrained import PretrainedFile, weights_path
+from core.metrics.pretrained import PretrainedFile, load_state_dict, weights_path
 from projector.metrics import mse_loss, psnr
 
 __all__ = [
@@ -39,6 +39,12 @@ BACKBONE_FILES = {
     "alex": "alexnet-owt-7be5be79.pth",
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
 }
+
+
+def _backbone_file(net: str) -> PretrainedFile:
+    """The torchvision checkpoint of an LPIPS backbone, as the pretrained-file rules name it."""
+    filename = BACKBONE_FILES[net]
+    return PretrainedFile(filename, DOWNLOAD_ROOT + filename, "LPIPS backbone")
 
 
 def hub_checkpoint_path(filename: str) -> Path:
@@ -68,10 +74,8 @@ def backbone_weights_path(
         return p
     # The one rule for pretrained files (hub cache, download when online, one-line error), shared with
     # sg metrics, which reads the same VGG16 file for precision/recall and PPL.
-    file = PretrainedFile(filename, DOWNLOAD_ROOT + filename, "LPIPS backbone")
-    return weights_path(
-        file, allow_download=download, downloader=download_backbone, hint=", or pass --vgg-weights PATH"
-    )
+    hint = ", or pass --vgg-weights PATH"
+    return weights_path(_backbone_file(net), allow_download=download, downloader=download_backbone, hint=hint)
 
 
 def perceptual_weights(loss: str, weights: str | os.PathLike[str] | None) -> Path | None:
@@ -85,22 +89,6 @@ def perceptual_weights(loss: str, weights: str | os.PathLike[str] | None) -> Pat
         if weights is not None:
             raise
         return None
-
-
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a torchvision checkpoint safely (weights_only); mmap avoids reading the unused classifier."""
-    try:
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # legacy (non-zip) checkpoints cannot be memory-mapped
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle/zip/unpickler errors come in many types; all mean "not usable"
-        raise SGError(f"cannot read LPIPS backbone weights {path}: {type(e).__name__}: {e}") from e
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise SGError(f"LPIPS backbone weights {path} are not a torchvision state dict")
-    return sd
 
 
 def _copy_backbone(backbone: nn.Module, sd: dict[str, torch.Tensor], path: Path) -> None:
@@ -135,7 +123,7 @@ def make_lpips(
     if net not in BACKBONE_FILES:
         raise SGError(f"unknown LPIPS network {net!r}; choose one of {', '.join(BACKBONE_FILES)}")
     path = None if random_backbone else backbone_weights_path(net, weights)
-    sd = None if path is None else _load_state_dict(path)
+    sd = None if path is None else load_state_dict(path, _backbone_file(net))
 
     import lpips  # deferred: importing it pulls in torchvision (seconds)
 
