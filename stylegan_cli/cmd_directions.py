@@ -7,23 +7,11 @@ from pathlib import Path
 
 import typer
 
-from core.editing import load_directions
+from core.editing import find, load_directions
 from core.editing.directions import class_means, w_moments
-from core.editing.find import (
-    assemble_directions,
-    boundary_direction,
-    boundary_name,
-    check_class_pair,
-    check_request,
-    class_directions,
-    ganspace_directions,
-    orthogonal_vectors,
-    sample_count,
-    sefa_directions,
-)
 from core.editing.format import METHODS
 from core.editing.labels import labelled_rows, labelled_w
-from core.editing.listing import directions_table, settings_line
+from core.editing.listing import directions_table
 from core.editing.render import PREVIEW_STRENGTHS, preview_grid
 from core.errors import SGError
 from core.mixing import parse_layers
@@ -37,17 +25,6 @@ from stylegan_cli.common import (
     resolve_model,
     save_image,
 )
-
-
-def print_directions(path: Path) -> None:
-    """What `sg info dirs.npz` prints."""
-    from rich.console import Console
-
-    dirs = load_directions(path)
-    Console().print(directions_table(dirs, str(path)))
-    line = settings_line(dirs)
-    if line:
-        typer.echo(line)
 
 
 def _rename(args: list[str]) -> None:
@@ -126,37 +103,37 @@ def directions(
         raise SGError(f"expected at most one MODEL argument, got {len(args)}: {' '.join(args)}")
     if args and model_opt is not None:
         raise SGError("give the model either as MODEL or as --model, not both")
-    check_request(method, out, preview, num, name, labels, orthogonal_to)
+    find.check_request(method, out, preview, num, name, labels, orthogonal_to)
     rows = labelled_rows(labels) if method == "boundary" else []
     npz_inputs = [p for p, _ in rows if isinstance(p, Path)]
     model_path = resolve_model(Path(args[0]) if args else model_opt, npz_inputs)
     G = load_model(Path(model_path), device)
     picked = parse_layers(layers, G.num_ws)
-    n_samples = sample_count(method, samples)
-    others = orthogonal_vectors(orthogonal_to, G.w_dim)
+    n_samples = find.sample_count(method, samples)
+    others = find.orthogonal_vectors(orthogonal_to, G.w_dim)
     pair = parse_seeds(classes, "--classes") if method == "class" and classes is not None else None
-    check_class_pair(pair, G.c_dim, classes)
+    find.check_class_pair(pair, G.c_dim, classes)
 
     settings: dict = {"layers": layers, "samples": n_samples, "seed": seed}
     with progress(n_samples, "sampling w") as advance:
         moments = w_moments(G, n_samples, batch, seed, None, advance)
     if method == "sefa":
-        found = sefa_directions(G, picked, num)
+        found = find.sefa_directions(G, picked, num)
         settings["num"] = num
     elif method == "ganspace":
-        found = ganspace_directions(moments, num)
+        found = find.ganspace_directions(moments, num)
         settings["num"] = num
     elif method == "boundary":
         with progress(len(rows), "reading latents") as advance:
             x, y = labelled_w(G, rows, picked, class_idx, batch, advance)
         with console.status(f"fitting a linear SVM on {x.shape[0]} latents ..."):
-            found = boundary_direction(x, y, fraction, seed, others, name or boundary_name(labels))
+            found = find.boundary_direction(x, y, fraction, seed, others, name or find.boundary_name(labels))
         settings.update(labels=str(labels), fraction=fraction, orthogonal_to=list(orthogonal_to))
     else:
         with progress(n_samples, "class means") as advance:
-            found = class_directions(class_means(G, n_samples, batch, seed, advance), pair)
+            found = find.class_directions(class_means(G, n_samples, batch, seed, advance), pair)
         settings["classes"] = classes
-    dirs = assemble_directions(G, method, found, picked, moments, settings, model_path)
+    dirs = find.assemble_directions(G, method, found, picked, moments, settings, model_path)
     path = dirs.save(out)
     console.print(directions_table(dirs, str(path)))
     typer.echo(f"wrote {path} ({dirs.num} {method} direction(s))")

@@ -33,7 +33,7 @@ def info(
         raise SGError(f"give the model once: {model_arg} as the argument, or --model {model_opt}")
     model = model_arg or model_opt
     if model is not None and model.suffix.lower() == ".npz" and is_directions_file(model):
-        from stylegan_cli.cmd_directions import print_directions
+        from core.editing.listing import print_directions
 
         print_directions(model)  # a directions file from `sg directions`
         return

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from rich.console import Console
 from rich.table import Table
 
-from core.editing.format import Directions
+from core.editing.format import Directions, load_directions
 from core.mixing import format_layers
 
 
@@ -38,3 +41,12 @@ def settings_line(dirs: Directions) -> str | None:
     """'settings: k=v, ...' from the file's record of how it was found (None when it has none)."""
     settings = dirs.meta.get("settings", {})
     return "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) if settings else None
+
+
+def print_directions(path: str | os.PathLike[str]) -> None:
+    """What `sg info dirs.npz` prints: the table, then the settings it was found with."""
+    dirs = load_directions(path)
+    Console().print(directions_table(dirs, str(path)))
+    line = settings_line(dirs)
+    if line:
+        print(line)
