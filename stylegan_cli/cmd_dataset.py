@@ -49,7 +49,7 @@ def dataset(
     )
     hint = small_dataset_hint(result.count)
     if hint:
-        typer.secho(f"hint: {hint}", fg="yellow")
+        typer.secho(f"hint: {hint}", fg="yellow", err=True)  # advice on stderr: stdout is the result line
 
 
 def register(app: typer.Typer) -> None:

@@ -393,8 +393,10 @@ def test_cli_dataset(tmp_path, monkeypatch, capsys):
     src = write_zip(tmp_path / "src.zip", colour_files(), LABELS)
     out = tmp_path / "out"
     assert _run_cli(monkeypatch, "dataset", str(src), str(out), "--resolution", "8") == 0
-    printed = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    printed = captured.out.strip().splitlines()
     assert len(printed) == 1 and "5 images" in printed[0] and "0 skipped" in printed[0]
+    assert "hint:" in captured.err and "--aug ada" in captured.err  # 5 images: the small-dataset advice
     assert "8x8x3" in printed[0] and "4 classes" in printed[0]
     check_colour_dataset(out)
 
