@@ -277,8 +277,12 @@ def main() -> None:
                         fmt(sec, 2),
                     ]
                 )
-            if "PTI" in methods and pivot is not None and args.tune_images > 0:
+            if "PTI" in methods and args.tune_images > 0:
                 k = min(args.tune_images, target.shape[0])
+                if pivot is None:  # no W row: project just the images to tune
+                    cfg = ProjectConfig(space="w", steps=steps, loss=args.loss, seed=args.seed)
+                    w, noise, sec, _ = run_projection(G, target[:k], cfg, schedule, stats, lpips, args.batch)
+                    pivot = (w, noise, sec)
                 w, noise, sec = pivot
                 before = score(render_projection(G, w[:k], [m[:k] for m in noise]), target[:k].cpu(), lpips)
                 img, tsec = run_tune(G, w[:k], [m[:k] for m in noise], target[:k], args.tune_steps, lpips)

@@ -16,6 +16,7 @@ import torch
 
 from core.errors import SGError
 from projector.metrics import mse_loss
+from projector.schedule import clip_like_target
 
 __all__ = ["TuneConfig", "tune_generator"]
 
@@ -79,6 +80,9 @@ def tune_generator(
     fp32 = device.type == "cuda"
     for step in range(cfg.steps):
         img = G_t.synthesis(w, noise_mode="const", noise=maps, force_fp32=fp32)
+        # Scored as its 8-bit file shows it, like the default projection schedule: a pivot whose render
+        # overshoots a black or white target region needs no fixing there (projector.schedule).
+        img = clip_like_target(img, target)
         loss = cfg.l2_weight * mse_loss(img, target).sum()
         lp = None
         if perceptual is not None:
