@@ -333,22 +333,9 @@ def _tiny_model(path: Path) -> Path:
 
 
 @pytest.fixture
-def sg(here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run `sg ARGS` in-process (in ``here``) through the real entry point: (exit code, stdout, stderr)."""
-    from stylegan_cli.main import main
-
-    def run(*args: object) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sg", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def sg(here: Path, sg):
+    """The shared in-process `sg` runner (tests/conftest.py), run in ``here``."""
+    return sg
 
 
 def test_positional_model_keeps_working_and_mistakes_are_one_line(

@@ -21,6 +21,7 @@ from core.generate import render, seed_latents
 from core.images import to_uint8
 from core.latents import load_latents, model_record
 from core.networks import GeneratorConfig, build_generator
+from tests.conftest import ok
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIRS = (REPO / "tests" / "data", REPO.parent / "shared" / "reference" / "golden")
@@ -85,33 +86,6 @@ def _run_sg(*args: object) -> None:
         assert e.code in (0, None), f"sg {' '.join(map(str, args))} exited {e.code}"
     finally:
         sys.argv = old
-
-
-@pytest.fixture
-def sg(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """`sg ARGS` through the real entry point: (exit code, stdout, stderr)."""
-    from stylegan_cli.main import main
-
-    monkeypatch.delenv("SG_MODEL", raising=False)
-
-    def run(*args: object) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sg", *[str(a) for a in args]])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def _ok(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    return out
 
 
 def _one_line_error(result: tuple[int, str, str], *needles: str) -> str:
@@ -230,7 +204,7 @@ def test_sefa_stylegan1_affines_and_cli(sg, models, tmp_path: Path) -> None:
     coarse = [n for n in names if w_index(n) in (0, 1, 2, 3)]
     ref_vecs, ref_vals = _numpy_sefa([state[n] for n in coarse], 5)
     out = tmp_path / "sg1.npz"
-    _ok(
+    ok(
         sg(
             "directions",
             models["sg1"],
@@ -260,7 +234,7 @@ def test_ganspace_matches_sklearn_pca(sg, models, G, tmp_path: Path) -> None:
     out = tmp_path / "pcs.npz"
     # a different batch size in the CLI: the same seed gives the same samples
     opts = f"--method ganspace --samples {n} --batch 700 --seed 3 --num 32".split()
-    _ok(sg("directions", models["rgb"], *opts, "--out", out))
+    ok(sg("directions", models["rgb"], *opts, "--out", out))
     dirs = load_directions(out)
     for i in range(6):
         assert _cos(dirs.vectors[i], ref.components_[i]) > 0.999, i
@@ -308,7 +282,7 @@ def _hidden_labels(G, tmp_path: Path, n: int, continuous: bool) -> tuple[Path, n
 def test_boundary_recovers_hidden_direction_and_orthogonal_to(sg, models, G, sefa_file, tmp_path) -> None:
     labels, d = _hidden_labels(G, tmp_path, 2000, continuous=False)
     out = tmp_path / "b.npz"
-    _ok(
+    ok(
         sg(
             "directions",
             models["rgb"],
@@ -328,7 +302,7 @@ def test_boundary_recovers_hidden_direction_and_orthogonal_to(sg, models, G, sef
     other = load_directions(sefa_file).vectors[1].astype(np.float64)
     out2 = tmp_path / "b_orth.npz"
     orth = ["--orthogonal-to", f"{sefa_file}:sefa1", "--name", "smile"]
-    _ok(sg("directions", models["rgb"], "--method", "boundary", "--labels", labels, *orth, "--out", out2))
+    ok(sg("directions", models["rgb"], "--method", "boundary", "--labels", labels, *orth, "--out", out2))
     o = load_directions(out2)
     assert o.names == ["smile"]
     assert abs(float(o.vectors[0].astype(np.float64) @ other)) < 1e-6
@@ -346,7 +320,7 @@ def test_boundary_continuous_scores_and_npz_latents(sg, models, G, tmp_path: Pat
         csv.writer(f).writerows(rows)
     out = tmp_path / "c.npz"
     opts = "--method boundary --fraction 0.3 --samples 500".split()
-    _ok(sg("directions", "-m", models["rgb"], *opts, "--labels", labels, "--out", out))
+    ok(sg("directions", "-m", models["rgb"], *opts, "--labels", labels, "--out", out))
     c = load_directions(out)
     assert _cos(c.vectors[0], d) > 0.95
     assert c.meta["svm"]["kind"] == "continuous" and c.meta["svm"]["positives"] == 600
@@ -362,16 +336,14 @@ def test_class_directions_are_mean_differences(sg, models, tmp_path: Path) -> No
     with torch.no_grad():
         means = [Gc.mapping(z, torch.eye(3)[[k] * n])[:, 0].double().mean(0).numpy() for k in range(3)]
     out = tmp_path / "cls.npz"
-    _ok(
-        sg("directions", models["cond"], *f"--method class --classes 0,2 --samples {n}".split(), "--out", out)
-    )
+    ok(sg("directions", models["cond"], *f"--method class --classes 0,2 --samples {n}".split(), "--out", out))
     c = load_directions(out)
     assert c.names == ["class0_to_2"]
     assert _cos(c.vectors[0], means[2] - means[0]) > 0.9999
     assert float(c.vectors[0] @ (means[2] - means[0])) > 0
     np.testing.assert_allclose(c.values[0], np.linalg.norm(means[2] - means[0]), rtol=1e-5)
     out_all = tmp_path / "cls_all.npz"
-    _ok(sg("directions", models["cond"], "--method", "class", "--samples", 200, "--out", out_all))
+    ok(sg("directions", models["cond"], "--method", "class", "--samples", 200, "--out", out_all))
     assert load_directions(out_all).names == ["class0", "class1", "class2"]
     bad = sg("directions", models["rgb"], "--method", "class", "--out", tmp_path / "x.npz")
     _one_line_error(bad, "conditional")
@@ -391,19 +363,19 @@ def test_directions_file_info_rename_and_preview(sg, models, sefa_file, tmp_path
 
     copy = tmp_path / "d.npz"
     copy.write_bytes(sefa_file.read_bytes())
-    _ok(sg("directions", "rename", copy, "2", "smile"))
+    ok(sg("directions", "rename", copy, "2", "smile"))
     renamed = load_directions(copy)
     assert renamed.names == ["sefa0", "sefa1", "smile", "sefa3"]
     np.testing.assert_array_equal(renamed.vectors, d.vectors)
     _one_line_error(sg("directions", "rename", copy, "sefa0", "smile"), "already used")
     _one_line_error(sg("directions", "rename", copy, "9", "x"), "out of range")
     _one_line_error(sg("directions", "rename", copy, "0", "a b"), "bad direction name")
-    out = _ok(sg("info", copy))
+    out = ok(sg("info", copy))
     assert "smile" in out and "eigenvalue" in out and "sefa3" in out
 
     grid = tmp_path / "preview.png"
     opts = "--method sefa --num 3 --samples 200 --preview-seeds 0,1".split()
-    _ok(sg("directions", models["rgb"], *opts, "--out", tmp_path / "p.npz", "--preview", grid))
+    ok(sg("directions", models["rgb"], *opts, "--out", tmp_path / "p.npz", "--preview", grid))
     assert _png(grid).shape[:2] == (3 * RES, 2 * 5 * RES)  # 3 directions x (2 seeds x 5 strengths)
 
 
@@ -433,7 +405,7 @@ def test_edit_strength_zero_is_bit_exact(sg, models, G, sefa_file, tmp_path: Pat
     lat.meta.update(model_record(models["rgb"]))  # the model is found from the latents' record
     lat.save(src)
     out = tmp_path / "same.npz"
-    _ok(sg("edit", src, "-d", f"{sefa_file}:sefa0=0", "-d", f"{sefa_file}:1=0", "--out", out))
+    ok(sg("edit", src, "-d", f"{sefa_file}:sefa0=0", "-d", f"{sefa_file}:1=0", "--out", out))
     a, b = load_latents(src), load_latents(out)
     assert torch.equal(a.w.view(torch.int32), b.w.view(torch.int32))
     for x, y in zip(a.noise, b.noise, strict=True):
@@ -448,7 +420,7 @@ def test_edit_touches_only_chosen_layers_and_records(sg, models, G, sefa_file, t
     lat.save(src)
     out = tmp_path / "edited.npz"
     dirs = ["-d", f"{sefa_file}:sefa0=2", "-d", f"{sefa_file}:sefa2=-1"]
-    _ok(sg("edit", src, *dirs, "--layers", "0-2", "--out", out))
+    ok(sg("edit", src, *dirs, "--layers", "0-2", "--out", out))
     a, b = load_latents(src), load_latents(out)
     d = load_directions(sefa_file)
     assert torch.equal(b.w[:, 3:], a.w[:, 3:])
@@ -478,7 +450,7 @@ def test_edited_latents_rerender_exactly(sg, models, G, sefa_file, tmp_path: Pat
         "--steps",
         "5",
     ]
-    _ok(sg("edit", models["rgb"], *opts, "--out", strip))
+    ok(sg("edit", models["rgb"], *opts, "--out", strip))
     img = _png(strip)
     assert img.shape[:2] == (2 * RES, 5 * RES)
     lat = seed_latents(G, [5, 6], None, noise_mode="random")
@@ -487,11 +459,11 @@ def test_edited_latents_rerender_exactly(sg, models, G, sefa_file, tmp_path: Pat
         np.testing.assert_array_equal(img[r * RES : (r + 1) * RES, 2 * RES : 3 * RES], orig)
 
     edited = tmp_path / "edited.npz"
-    _ok(sg("edit", models["rgb"], *opts, "--out", edited))
+    ok(sg("edit", models["rgb"], *opts, "--out", edited))
     e = load_latents(edited)
     assert e.num == 10 and e.noise is not None
     outdir = tmp_path / "rendered"
-    _ok(sg("sample", "-m", models["rgb"], "--latents", edited, "--outdir", outdir, "--batch", 1))
+    ok(sg("sample", "-m", models["rgb"], "--latents", edited, "--outdir", outdir, "--batch", 1))
     for r in range(2):
         for c in range(5):
             again = _png(outdir / f"edited_{r * 5 + c:02d}.png")
@@ -499,7 +471,7 @@ def test_edited_latents_rerender_exactly(sg, models, G, sefa_file, tmp_path: Pat
 
     # the edited file feeds sg interpolate (w+ keyframes; the first frame is the first edited latent)
     frames = tmp_path / "frames"
-    _ok(
+    ok(
         sg(
             "interpolate",
             models["rgb"],
@@ -517,13 +489,13 @@ def test_edited_latents_rerender_exactly(sg, models, G, sefa_file, tmp_path: Pat
 
     # folder output: one .npz per edit, which sg mix takes as a single latent
     folder = tmp_path / "edits"
-    _ok(sg("edit", models["rgb"], "--seeds", "5", "-d", f"{sefa_file}:sefa1=1.5", "--out", f"{folder}/"))
+    ok(sg("edit", models["rgb"], "--seeds", "5", "-d", f"{sefa_file}:sefa1=1.5", "--out", f"{folder}/"))
     one = folder / "seed0005_edit.npz"
     assert (folder / "seed0005_edit.png").is_file() and load_latents(one).num == 1
-    _ok(sg("mix", models["rgb"], one, "9", "--layers", "4-5", "--out", tmp_path / "mixed.png"))
+    ok(sg("mix", models["rgb"], one, "9", "--layers", "4-5", "--out", tmp_path / "mixed.png"))
     # one fixed edit to a .png: [original, edited]
     pair = tmp_path / "pair.png"
-    _ok(sg("edit", models["rgb"], "--seeds", "5", "-d", f"{sefa_file}:sefa1=1.5", "--out", pair))
+    ok(sg("edit", models["rgb"], "--seeds", "5", "-d", f"{sefa_file}:sefa1=1.5", "--out", pair))
     np.testing.assert_array_equal(_png(pair)[:, RES:], _png(folder / "seed0005_edit.png"))
 
 
@@ -531,7 +503,7 @@ def test_edit_video(sg, models, sefa_file, tmp_path: Path) -> None:
     import cv2
 
     out = tmp_path / "sweep.mp4"
-    _ok(sg("edit", models["rgb"], "--seeds", "1,2", "-d", f"{sefa_file}:0", "--frames", 6, "--out", out))
+    ok(sg("edit", models["rgb"], "--seeds", "1,2", "-d", f"{sefa_file}:0", "--frames", 6, "--out", out))
     cap = cv2.VideoCapture(str(out))
     frames = 0
     while cap.read()[0]:
@@ -554,18 +526,18 @@ def test_edit_bad_inputs_are_one_line_errors(sg, models, G, sefa_file, tmp_path:
     _one_line_error(sg("edit", m, src, "-d", f"{sefa_file}:0", "--steps", 4, "--out", keep), "odd")
     _one_line_error(sg("edit", m, src, "-d", f"{sefa_file}:0", "--out", tmp_path / "x.gif"), "--out")
     narrow = tmp_path / "narrow.npz"
-    _ok(sg("directions", models["narrow"], "--method", "sefa", "--num", 2, "--samples", 100, "--out", narrow))
+    ok(sg("directions", models["narrow"], "--method", "sefa", "--num", 2, "--samples", 100, "--out", narrow))
     _one_line_error(sg("edit", m, src, "-d", f"{narrow}:0", "--out", keep), "w_dim=16", "w_dim=32")
     other = tmp_path / "other.npz"
-    _ok(sg("directions", models["other"], "--method", "sefa", "--num", 2, "--samples", 100, "--out", other))
+    ok(sg("directions", models["other"], "--method", "sefa", "--num", 2, "--samples", 100, "--out", other))
     _one_line_error(sg("edit", m, src, "-d", f"{other}:0", "--out", keep), "different model", "--any-model")
-    _ok(sg("edit", m, src, "-d", f"{other}:0=1", "--any-model", "--out", tmp_path / "forced.npz"))
+    ok(sg("edit", m, src, "-d", f"{other}:0=1", "--any-model", "--out", tmp_path / "forced.npz"))
     # a generator tuned from the latents' model (PTI) takes that model's directions
     rec = tmp_path / "recorded.npz"
     lat = seed_latents(G, [1], None)
     lat.meta.update(model_record(m))
     lat.save(rec)
-    _ok(sg("edit", rec, "-m", models["other"], "-d", f"{sefa_file}:0=1", "--out", tmp_path / "tuned.npz"))
+    ok(sg("edit", rec, "-m", models["other"], "-d", f"{sefa_file}:0=1", "--out", tmp_path / "tuned.npz"))
     _one_line_error(
         sg("edit", src, "-m", models["other"], "-d", f"{sefa_file}:0", "--out", keep), "different"
     )

@@ -51,25 +51,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-@pytest.fixture
-def sg(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run `sg ARGS` in-process through the real entry point; returns (exit code, stdout, stderr)."""
-    from stylegan_cli.main import main
-
-    def run(*args: object) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sg", *[str(a) for a in args]])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def one_error(result: tuple[int, str, str], match: str, code: int = 2) -> str:
     """The exit code, exactly one `error:` line (matching `match`), and no traceback anywhere."""
     rc, out, err = result

@@ -23,6 +23,7 @@ from core.mixing import layer_groups, mix_ws, mixing_grid_ws, parse_layers
 from core.networks import GeneratorConfig, build_generator
 from core.video import Mp4Writer
 from stylegan_cli.common import parse_seeds
+from tests.conftest import ok
 
 REPO = Path(__file__).resolve().parents[1]
 RES, NUM_WS = 16, 6
@@ -64,31 +65,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def G(models: dict[str, Path]) -> torch.nn.Module:
     return load_generator(models["rgb"])
-
-
-@pytest.fixture
-def sg(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run `sg ARGS` in-process through the real entry point; returns (exit code, stdout, stderr)."""
-    from stylegan_cli.main import main
-
-    def run(*args: object) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sg", *[str(a) for a in args]])
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def _ok(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    return out
 
 
 def _png(path: Path) -> np.ndarray:
@@ -175,12 +151,12 @@ def test_choose_device() -> None:
 
 def test_help_has_examples(sg) -> None:
     for cmd in ("sample", "mix", "interpolate"):
-        out = _ok(sg(cmd, "--help"))
+        out = ok(sg(cmd, "--help"))
         assert "Example: sg " + cmd in " ".join(out.split())
 
 
 def test_sample_seeds_grid_and_exact_pixels(sg, models, G, tmp_path: Path) -> None:
-    _ok(sg("sample", models["rgb"], "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path))
+    ok(sg("sample", models["rgb"], "--seeds", "0-2,7", "--trunc", "0.7", "--grid", "--outdir", tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
     with Image.open(tmp_path / "seed0007.png") as im:
@@ -193,7 +169,7 @@ def test_sample_seeds_grid_and_exact_pixels(sg, models, G, tmp_path: Path) -> No
     assert grid.shape == (2 * RES, 2 * RES, 3)
     np.testing.assert_array_equal(grid[RES:, RES:], _png(tmp_path / "seed0007.png"))
     # Noise is live: 'none' and 'const' differ, and truncation changes the image.
-    _ok(
+    ok(
         sg(
             "sample",
             models["rgb"],
@@ -212,8 +188,8 @@ def test_sample_seeds_grid_and_exact_pixels(sg, models, G, tmp_path: Path) -> No
 
 def test_sample_fast_path_agrees_with_exact_pixels(sg, models, tmp_path: Path) -> None:
     """--fast (torch.compile on CPU) renders the same PNGs as the exact path, to one level."""
-    _ok(sg("sample", models["rgb"], "--seeds", "0-2", "--outdir", tmp_path / "exact"))
-    out = _ok(sg("sample", models["rgb"], "--seeds", "0-2", "--fast", "--outdir", tmp_path / "fast"))
+    ok(sg("sample", models["rgb"], "--seeds", "0-2", "--outdir", tmp_path / "exact"))
+    out = ok(sg("sample", models["rgb"], "--seeds", "0-2", "--fast", "--outdir", tmp_path / "fast"))
     assert "wrote 3 image(s)" in out
     for s in range(3):
         name = f"seed{s:04d}.png"
@@ -223,7 +199,7 @@ def test_sample_fast_path_agrees_with_exact_pixels(sg, models, tmp_path: Path) -
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
 def test_save_latents_round_trip(sg, models, tmp_path: Path, noise_mode: str) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    _ok(
+    ok(
         sg(
             "sample",
             models["rgb"],
@@ -246,10 +222,10 @@ def test_save_latents_round_trip(sg, models, tmp_path: Path, noise_mode: str) ->
     assert lat.meta["seed"] == 11 and lat.meta["psi"] == 0.6 and lat.meta["space"] == "w"
     assert (lat.noise is not None) == (noise_mode == "random")
     for s in (3, 11):
-        _ok(sg("sample", models["rgb"], "--latents", a / f"seed{s:04d}.npz", "--outdir", b))
+        ok(sg("sample", models["rgb"], "--latents", a / f"seed{s:04d}.npz", "--outdir", b))
         np.testing.assert_array_equal(_png(b / f"seed{s:04d}.png"), _png(a / f"seed{s:04d}.png"))
     if noise_mode == "random":  # per-seed noise: reproducible, and different from const
-        _ok(
+        ok(
             sg(
                 "sample",
                 models["rgb"],
@@ -266,7 +242,7 @@ def test_save_latents_round_trip(sg, models, tmp_path: Path, noise_mode: str) ->
             )
         )
         np.testing.assert_array_equal(_png(tmp_path / "again/seed0011.png"), _png(a / "seed0011.png"))
-        _ok(
+        ok(
             sg(
                 "sample",
                 models["rgb"],
@@ -286,7 +262,7 @@ def test_save_latents_round_trip(sg, models, tmp_path: Path, noise_mode: str) ->
 def test_sample_multi_latent_file_names(sg, models, G, tmp_path: Path) -> None:
     lat = seed_latents(G, [1, 2, 3], None, 0.8)
     lat.save(tmp_path / "proj.npz")
-    _ok(sg("sample", models["rgb"], "--latents", tmp_path / "proj.npz", "--outdir", tmp_path / "o", "--grid"))
+    ok(sg("sample", models["rgb"], "--latents", tmp_path / "proj.npz", "--outdir", tmp_path / "o", "--grid"))
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "grid.png",
         "proj_00.png",
@@ -297,7 +273,7 @@ def test_sample_multi_latent_file_names(sg, models, G, tmp_path: Path) -> None:
 
 
 def test_sample_bulk_num_streams_in_batches(sg, models, tmp_path: Path) -> None:
-    _ok(
+    ok(
         sg(
             "sample",
             models["rgb"],
@@ -312,21 +288,21 @@ def test_sample_bulk_num_streams_in_batches(sg, models, tmp_path: Path) -> None:
         )
     )
     assert sorted(p.name for p in (tmp_path / "bulk").iterdir()) == [f"img{i:06d}.png" for i in range(5)]
-    _ok(sg("sample", models["rgb"], "--seeds", "12", "--outdir", tmp_path / "one"))
+    ok(sg("sample", models["rgb"], "--seeds", "12", "--outdir", tmp_path / "one"))
     assert np.abs(_png(tmp_path / "bulk/img000002.png") - _png(tmp_path / "one/seed0012.png")).max() <= 1
 
 
 def test_conditional_classes(sg, models, tmp_path: Path) -> None:
     code, _, err = sg("sample", models["cond"], "--seeds", "1", "--outdir", tmp_path)
     assert code != 0 and "--class" in err
-    _ok(sg("sample", models["cond"], "--seeds", "1", "--class", "0", "--outdir", tmp_path / "c0"))
-    _ok(sg("sample", models["cond"], "--seeds", "1", "--class", "2", "--outdir", tmp_path / "c2"))
+    ok(sg("sample", models["cond"], "--seeds", "1", "--class", "0", "--outdir", tmp_path / "c0"))
+    ok(sg("sample", models["cond"], "--seeds", "1", "--class", "2", "--outdir", tmp_path / "c2"))
     assert np.abs(_png(tmp_path / "c0/seed0001.png") - _png(tmp_path / "c2/seed0001.png")).mean() > 1
     out = sg("sample", models["cond"], "--num", "4", "--save-latents", "--outdir", tmp_path / "n")
     assert out[0] == 0 and "random class" in out[2]
     classes = [load_latents(tmp_path / f"n/img{i:06d}.npz").meta["class"] for i in range(4)]
     assert all(0 <= k < 3 for k in classes)
-    _ok(sg("sample", models["cond"], "--num", "4", "--save-latents", "--outdir", tmp_path / "n2"))
+    ok(sg("sample", models["cond"], "--num", "4", "--save-latents", "--outdir", tmp_path / "n2"))
     assert classes == [load_latents(tmp_path / f"n2/img{i:06d}.npz").meta["class"] for i in range(4)]
 
 
@@ -345,15 +321,15 @@ def test_mix_identities_bitwise(G) -> None:
 def test_mix_cli(sg, models, G, tmp_path: Path) -> None:
     m = models["rgb"]
     # --batch 1: mix renders one image per pass, and equal inputs through the same pass are bit-identical.
-    _ok(sg("sample", m, "--seeds", "1,2", "--save-latents", "--batch", "1", "--outdir", tmp_path))
+    ok(sg("sample", m, "--seeds", "1,2", "--save-latents", "--batch", "1", "--outdir", tmp_path))
     a, b = tmp_path / "seed0001.npz", tmp_path / "seed0002.npz"
-    _ok(sg("mix", m, a, b, "--layers", "all", "--out", tmp_path / "all.png"))
+    ok(sg("mix", m, a, b, "--layers", "all", "--out", tmp_path / "all.png"))
     np.testing.assert_array_equal(_png(tmp_path / "all.png"), _png(tmp_path / "seed0002.png"))
-    _ok(sg("mix", m, a, a, "--layers", "coarse", "--out", tmp_path / "self.png"))
+    ok(sg("mix", m, a, a, "--layers", "coarse", "--out", tmp_path / "self.png"))
     np.testing.assert_array_equal(_png(tmp_path / "self.png"), _png(tmp_path / "seed0001.png"))
-    _ok(sg("mix", m, "1", "2", "--layers", "0-5", "--out", tmp_path / "seeds_all.png"))  # seeds as A/B
+    ok(sg("mix", m, "1", "2", "--layers", "0-5", "--out", tmp_path / "seeds_all.png"))  # seeds as A/B
     np.testing.assert_array_equal(_png(tmp_path / "seeds_all.png"), _png(tmp_path / "seed0002.png"))
-    out = _ok(sg("mix", m, a, "2", "--layers", "coarse", "--out", tmp_path / "coarse.png"))
+    out = ok(sg("mix", m, a, "2", "--layers", "coarse", "--out", tmp_path / "coarse.png"))
     assert "layers 0-3" in out
     expect = _render_u8(G, mix_ws(load_latents(a).w, load_latents(b).w, [0, 1, 2, 3]))[0]
     assert np.abs(_png(tmp_path / "coarse.png") - expect).max() <= 1
@@ -361,7 +337,7 @@ def test_mix_cli(sg, models, G, tmp_path: Path) -> None:
 
 
 def test_mix_grid_layout(sg, models, G, tmp_path: Path) -> None:
-    _ok(
+    ok(
         sg(
             "mix",
             models["rgb"],
@@ -375,7 +351,7 @@ def test_mix_grid_layout(sg, models, G, tmp_path: Path) -> None:
             tmp_path / "grid.png",
         )
     )
-    _ok(sg("sample", models["rgb"], "--seeds", "1-5", "--batch", "1", "--outdir", tmp_path))
+    ok(sg("sample", models["rgb"], "--seeds", "1-5", "--batch", "1", "--outdir", tmp_path))
     grid = _png(tmp_path / "grid.png")
     assert grid.shape == (3 * RES, 4 * RES, 3)
 
@@ -398,8 +374,8 @@ def test_mix_grid_layout(sg, models, G, tmp_path: Path) -> None:
 @pytest.mark.parametrize("space", ["z", "w", "w+"])
 def test_interpolate_frames_endpoints(sg, models, tmp_path: Path, space: str) -> None:
     m = models["rgb"]
-    _ok(sg("sample", m, "--seeds", "1,5,9", "--trunc", "0.7", "--outdir", tmp_path / "s"))
-    _ok(
+    ok(sg("sample", m, "--seeds", "1,5,9", "--trunc", "0.7", "--outdir", tmp_path / "s"))
+    ok(
         sg(
             "interpolate",
             m,
@@ -421,7 +397,7 @@ def test_interpolate_frames_endpoints(sg, models, tmp_path: Path, space: str) ->
         assert np.abs(_png(frames[i]) - _png(tmp_path / f"s/seed{s:04d}.png")).max() <= 1
     assert np.abs(_png(frames[1]) - _png(frames[0])).mean() > 0.5  # in-between frames move
 
-    _ok(
+    ok(
         sg(
             "interpolate",
             m,
@@ -445,10 +421,10 @@ def test_interpolate_frames_endpoints(sg, models, tmp_path: Path, space: str) ->
 
 def test_interpolate_mp4(sg, models, tmp_path: Path) -> None:
     m = models["rgb"]
-    _ok(sg("sample", m, "--seeds", "1,2", "--outdir", tmp_path))
+    ok(sg("sample", m, "--seeds", "1,2", "--outdir", tmp_path))
     for loop, count in [(False, 5), (True, 8)]:
         out = tmp_path / f"walk{int(loop)}.mp4"
-        msg = _ok(
+        msg = ok(
             sg(
                 "interpolate",
                 m,
@@ -468,8 +444,8 @@ def test_interpolate_mp4(sg, models, tmp_path: Path) -> None:
         assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == count
         decoded = []
         while True:
-            ok, frame = cap.read()
-            if not ok:
+            got, frame = cap.read()
+            if not got:
                 break
             decoded.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.int32))
         cap.release()
@@ -489,13 +465,13 @@ def test_interpolate_mp4(sg, models, tmp_path: Path) -> None:
 
 def test_interpolate_strip(sg, models, tmp_path: Path) -> None:
     m = models["rgb"]
-    _ok(sg("interpolate", m, "--seeds", "1,2,3", "--steps", "5", "--out", tmp_path / "strip.png"))
+    ok(sg("interpolate", m, "--seeds", "1,2,3", "--steps", "5", "--out", tmp_path / "strip.png"))
     strip = _png(tmp_path / "strip.png")
     assert strip.shape == (2 * RES, 10 * RES, 3)  # 11 frames, wrapping after 10
-    _ok(sg("sample", m, "--seeds", "3", "--outdir", tmp_path))
+    ok(sg("sample", m, "--seeds", "3", "--outdir", tmp_path))
     assert np.abs(strip[RES:, :RES] - _png(tmp_path / "seed0003.png")).max() <= 1
     assert strip[RES:, RES:].max() == 0  # empty cells stay black
-    _ok(sg("interpolate", m, "--seeds", "1,2", "--steps", "2", "--out", tmp_path / "strip.jpg"))
+    ok(sg("interpolate", m, "--seeds", "1,2", "--steps", "2", "--out", tmp_path / "strip.jpg"))
     with Image.open(tmp_path / "strip.jpg") as im:
         assert im.format == "JPEG" and im.size == (3 * RES, RES)
 
@@ -510,11 +486,11 @@ def test_interpolate_projected_latents_with_noise(sg, models, G, tmp_path: Path)
             for layer in G.synthesis.noise_layers()
         ]
         Latents(w=w, noise=noise, meta={"space": "w+"}).save(tmp_path / f"{name}.npz")
-        _ok(sg("sample", models["rgb"], "--latents", tmp_path / f"{name}.npz", "--outdir", tmp_path / "r"))
+        ok(sg("sample", models["rgb"], "--latents", tmp_path / f"{name}.npz", "--outdir", tmp_path / "r"))
         own = _render_u8(G, w, noise)[0]
         np.testing.assert_array_equal(_png(tmp_path / f"r/{name}.png"), own)
         assert np.abs(own - _render_u8(G, w)[0]).mean() > 1  # the stored noise matters
-    _ok(
+    ok(
         sg(
             "interpolate",
             models["rgb"],
@@ -552,10 +528,10 @@ def test_interpolate_projected_latents_with_noise(sg, models, G, tmp_path: Path)
 
 def test_grayscale_model_writes_L(sg, models, tmp_path: Path) -> None:
     m = models["gray"]
-    _ok(sg("sample", m, "--seeds", "0,1", "--grid", "--outdir", tmp_path))
-    _ok(sg("mix", m, "0", "1", "--layers", "middle", "--out", tmp_path / "mix.png"))
-    _ok(sg("interpolate", m, "--seeds", "0,1", "--steps", "2", "--out", f"{tmp_path / 'f'}/"))
-    _ok(sg("interpolate", m, "--seeds", "0,1", "--steps", "2", "--out", tmp_path / "g.mp4"))
+    ok(sg("sample", m, "--seeds", "0,1", "--grid", "--outdir", tmp_path))
+    ok(sg("mix", m, "0", "1", "--layers", "middle", "--out", tmp_path / "mix.png"))
+    ok(sg("interpolate", m, "--seeds", "0,1", "--steps", "2", "--out", f"{tmp_path / 'f'}/"))
+    ok(sg("interpolate", m, "--seeds", "0,1", "--steps", "2", "--out", tmp_path / "g.mp4"))
     for p in [
         tmp_path / "seed0000.png",
         tmp_path / "grid.png",
@@ -657,7 +633,7 @@ def test_mp4_writer_abort_keeps_previous_video(tmp_path: Path) -> None:
 def test_interpolate_z_from_saved_latents_uses_their_psi_and_class(sg, models, tmp_path: Path) -> None:
     m = models["cond"]
     for s, k in [(4, 1), (6, 2)]:
-        _ok(
+        ok(
             sg(
                 "sample",
                 m,
@@ -672,7 +648,7 @@ def test_interpolate_z_from_saved_latents_uses_their_psi_and_class(sg, models, t
                 tmp_path,
             )
         )
-    _ok(
+    ok(
         sg(
             "interpolate",
             m,
@@ -695,8 +671,8 @@ def test_interpolate_z_from_saved_latents_uses_their_psi_and_class(sg, models, t
 
 def test_interpolate_random_noise_uses_each_seeds_maps(sg, models, tmp_path: Path) -> None:
     m = models["rgb"]
-    _ok(sg("sample", m, "--seeds", "1,2", "--noise-mode", "random", "--outdir", tmp_path))
-    _ok(
+    ok(sg("sample", m, "--seeds", "1,2", "--noise-mode", "random", "--outdir", tmp_path))
+    ok(
         sg(
             "interpolate",
             m,
