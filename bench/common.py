@@ -7,7 +7,6 @@ one slow outlier (a GC pause, a clock ramp) does not move the figure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import math
 import os
@@ -15,7 +14,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.cpu import keep_freed_memory  # noqa: E402
+from core.metrics.features import full_fp32 as strict_fp32  # noqa: E402,F401  (TF32 off for references)
 from core.networks import Generator, GeneratorConfig  # noqa: E402
 
 keep_freed_memory()  # as the sg command does: only with SG_KEEP_MALLOC=1
@@ -211,17 +211,6 @@ def release() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-@contextlib.contextmanager
-def strict_fp32() -> Iterator[None]:
-    """TF32 off while computing the agreement reference (PyTorch lets cuDNN convs use TF32 by default)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def tf32_note(device: torch.device) -> str:

@@ -50,6 +50,16 @@ class Rule:
         return torch.from_numpy(np.array(a, dtype=np.float32, order="C"))  # a copy; keeps 0-d shapes
 
 
+def conv_rules(tf: str, ours: str) -> list[Rule]:
+    """A plain TF conv layer (HWIO weight, bias) -> our conv (OIHW weight, bias); both families use it."""
+    return [Rule(f"{tf}/weight", f"{ours}.weight", "hwio>oihw"), Rule(f"{tf}/bias", f"{ours}.bias")]
+
+
+def dense_rules(tf: str, ours: str) -> list[Rule]:
+    """A TF dense layer (IO weight, bias) -> our fully connected layer (OI weight, bias)."""
+    return [Rule(f"{tf}/weight", f"{ours}.weight", "io>oi"), Rule(f"{tf}/bias", f"{ours}.bias")]
+
+
 def apply_rules(
     tf_vars: dict[str, np.ndarray],
     rules: list[Rule],

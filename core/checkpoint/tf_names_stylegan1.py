@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from core.checkpoint.tf_names import Rule
+from core.checkpoint.tf_names import Rule, conv_rules, dense_rules
 from core.networks.stylegan1 import FUSED_MIN_RES
 
 MAPPING_BIAS_SCALE = 1 / math.sqrt(2)
@@ -73,21 +73,14 @@ def generator_rules(resolution: int, map_layers: int, c_dim: int, fused_scale: o
     return rules
 
 
-def _conv(tf: str, ours: str) -> list[Rule]:
-    return [Rule(f"{tf}/weight", f"{ours}.weight", "hwio>oihw"), Rule(f"{tf}/bias", f"{ours}.bias")]
-
-
-def _dense(tf: str, ours: str) -> list[Rule]:
-    return [Rule(f"{tf}/weight", f"{ours}.weight", "io>oi"), Rule(f"{tf}/bias", f"{ours}.bias")]
-
-
 def discriminator_rules(resolution: int) -> list[Rule]:
     """D_basic at lod 0 -> StyleGAN1Discriminator."""
     log2 = int(math.log2(resolution))
-    rules = _conv("FromRGB_lod0", f"b{resolution}.fromrgb")
+    rules = conv_rules("FromRGB_lod0", f"b{resolution}.fromrgb")
     for r in range(log2, 2, -1):
         res = 2**r
-        rules += _conv(f"{res}x{res}/Conv0", f"b{res}.conv0") + _conv(
+        rules += conv_rules(f"{res}x{res}/Conv0", f"b{res}.conv0") + conv_rules(
             f"{res}x{res}/Conv1_down", f"b{res}.conv1"
         )
-    return rules + _conv("4x4/Conv", "conv") + _dense("4x4/Dense0", "fc") + _dense("4x4/Dense1", "out")
+    rules += conv_rules("4x4/Conv", "conv") + dense_rules("4x4/Dense0", "fc")
+    return rules + dense_rules("4x4/Dense1", "out")

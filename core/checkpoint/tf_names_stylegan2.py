@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from core.checkpoint.tf_names import Rule
+from core.checkpoint.tf_names import Rule, conv_rules, dense_rules
 from core.checkpoint.tf_names_stylegan1 import mapping_rules
 
 G_DEAD = [r"lod"]  # G_main's lod; G_synthesis_stylegan2 has none
@@ -48,22 +48,15 @@ def generator_rules(resolution: int, map_layers: int, c_dim: int) -> list[Rule]:
     return rules
 
 
-def _conv(tf: str, ours: str) -> list[Rule]:
-    return [Rule(f"{tf}/weight", f"{ours}.weight", "hwio>oihw"), Rule(f"{tf}/bias", f"{ours}.bias")]
-
-
-def _dense(tf: str, ours: str) -> list[Rule]:
-    return [Rule(f"{tf}/weight", f"{ours}.weight", "io>oi"), Rule(f"{tf}/bias", f"{ours}.bias")]
-
-
 def discriminator_rules(resolution: int) -> list[Rule]:
     """D_stylegan2 'resnet' -> Discriminator (unconditional: the TF label head differs from ours)."""
     log2 = int(math.log2(resolution))
-    rules = _conv(f"{resolution}x{resolution}/FromRGB", f"b{resolution}.fromrgb")
+    rules = conv_rules(f"{resolution}x{resolution}/FromRGB", f"b{resolution}.fromrgb")
     for r in range(log2, 2, -1):
         res = 2**r
-        rules += _conv(f"{res}x{res}/Conv0", f"b{res}.conv0") + _conv(
+        rules += conv_rules(f"{res}x{res}/Conv0", f"b{res}.conv0") + conv_rules(
             f"{res}x{res}/Conv1_down", f"b{res}.conv1"
         )
         rules.append(Rule(f"{res}x{res}/Skip/weight", f"b{res}.skip.weight", "hwio>oihw"))
-    return rules + _conv("4x4/Conv", "b4.conv") + _dense("4x4/Dense0", "b4.fc") + _dense("Output", "b4.out")
+    rules += conv_rules("4x4/Conv", "b4.conv") + dense_rules("4x4/Dense0", "b4.fc")
+    return rules + dense_rules("Output", "b4.out")
