@@ -37,7 +37,7 @@ def project(
         "fast",
         "--schedule",
         help="fast: 4 starting points per image (the best kept), no w jitter, stops early; the official "
-        "quality in half the steps (bench/RESULTS.md). official: the NVlabs projector's schedule.",
+        "PSNR in half the steps in bench/RESULTS.md. official: the NVlabs projector's schedule.",
     ),
     noise: bool = typer.Option(True, "--noise/--no-noise", help="Optimise the per-layer noise maps too."),
     loss: str = typer.Option("lpips", "--loss", help="lpips (VGG16, needs its weights), mse, or lpips+mse."),
