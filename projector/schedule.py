@@ -8,9 +8,10 @@ than the whole spread of the latent space, and it decays to zero only at 75 % of
 most of their steps optimising a blurred objective. Here there is no jitter; instead ``starts`` starting
 points (w_avg and truncated mapped samples) are optimised together in one batch for the first ``probe``
 steps, and each image keeps its best. Adam's step size is ``lr`` times the per-coordinate spread of w (the
-official 0.1 is in absolute units, which fits one model's scale of w only). Every image's best state so far
-is kept, and the loop ends early once no image improved by ``min_improvement`` (relative) within
-``patience`` steps, with ``--steps`` as the cap.
+official 0.1 is in absolute units, which fits one model's scale of w only). The distance is that of what
+the saved 8-bit image shows (``ShownDistance``: a render past black or white where the target is black or
+white is no error). Every image's best state so far is kept, and the loop ends early once no image improved
+by ``min_improvement`` (relative) within ``patience`` steps, with ``--steps`` as the cap.
 """
 
 from __future__ import annotations
