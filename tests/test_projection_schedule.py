@@ -3,9 +3,6 @@ batched restarts that keep each image's best start, 8-bit-aware distance, reprod
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -178,13 +175,7 @@ def test_schedule_validation_is_one_line_sg_errors() -> None:
             FastSchedule(**bad)
 
 
-def _sg(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "SG_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "stylegan_cli.main", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-
-
-def test_cli_schedule_and_seed(tmp_path, G512, stats) -> None:
+def test_cli_schedule_and_seed(sg, tmp_path, G512, stats) -> None:
     """`sg project --schedule fast|official --seed N`: the schedule is recorded in the latent file, a fixed
     seed repeats the result exactly, and an unknown schedule is one red line before any work."""
     save_checkpoint(tmp_path / "m.safetensors", G512)
@@ -193,23 +184,23 @@ def test_cli_schedule_and_seed(tmp_path, G512, stats) -> None:
     common += ["--device", "cpu", "--seed", "3"]
     runs = {}
     for name, schedule in (("a", "fast"), ("b", "fast"), ("o", "official")):
-        r = _sg("project", *common, "--schedule", schedule, "--outdir", str(tmp_path / name))
-        assert r.returncode == 0, r.stderr
+        code, _, err = sg("project", *common, "--schedule", schedule, "--outdir", tmp_path / name)
+        assert code == 0, err
         runs[name] = load_latents(tmp_path / name / "photo.npz")
     assert runs["a"].meta["schedule"] == "fast" and runs["o"].meta["schedule"] == "official"
     assert runs["a"].meta["seed"] == 3
     assert np.array_equal(np.asarray(runs["a"].w), np.asarray(runs["b"].w))
     assert not np.array_equal(np.asarray(runs["a"].w), np.asarray(runs["o"].w))
-    bad = _sg("project", *common, "--schedule", "quick", "--outdir", str(tmp_path / "bad"))
-    assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert "error: --schedule must be one of fast, official" in bad.stderr
+    code, _, err = sg("project", *common, "--schedule", "quick", "--outdir", tmp_path / "bad")
+    assert code != 0 and "Traceback" not in err
+    assert "error: --schedule must be one of fast, official" in err
     assert not (tmp_path / "bad").exists()
 
 
-def test_bench_ssim_follows_the_definition() -> None:
+def test_bench_ssim_follows_the_definition(monkeypatch) -> None:
     """bench/project_real.py's SSIM: 1 for identical images; for flat images only the luminance term
     (2 m1 m2 + C1) / (m1^2 + m2^2 + C1) remains (values on the 0..255 scale, C1 = (0.01 * 255)^2)."""
-    sys.path.insert(0, str(REPO / "bench"))
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
     from project_real import ssim
 
     gen = torch.Generator().manual_seed(0)
