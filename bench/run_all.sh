@@ -11,7 +11,11 @@
 # compiled bf16 + CUDA graphs); sample-extra (fp16, channels_last, fused modconv, all-bf16 variants);
 # project (one projection step, 1024 px batch 1); project256 (256 px batch 8); train (bench/train_speed.py,
 # cfg stylegan2, 256 px, batch 32, if that script exists; TRAIN_ARGS replaces its arguments); train-fast
-# (the same with --precision bf16 --compile).
+# (the same with --precision bf16 --compile). The GPU parts of the quality issues, one section per call:
+# utkface-train (trains the 64 px UTKFace model on all faces but the 500 held out, UTK_KIMG kimg, default 400,
+# into out/utkface), utkface-project (projects the 500 held-out faces with both schedules: issue 13),
+# utkface-fid (fid50k_full of that model; needs the Inception file in WEIGHTS_DIR: issue 15) and ada
+# (bench/ada.py noaug vs ada on 1,000 faces until noaug's D overfits: issue 14).
 # BUDGET_S (default 420) stops a benchmark from starting new rows after that many seconds. SMOKE=1 passes
 # --smoke to the benchmarks (a quick CPU check of this script); NO_WHEELS=1 skips the wheel install.
 set -uo pipefail
@@ -97,7 +101,19 @@ for section in $SECTIONS; do
         else
             echo "### train-fast: bench/train_speed.py not present, skipped"
         fi ;;
-    *) echo "### unknown section '$section' (env sample sample-extra project project256 train train-fast)"; FAILED="$FAILED $section" ;;
+    utkface-train)
+        step utkface-export "$PY" bench/project_real.py --data utkface --export-train out/utkface/train
+        step utkface-train "$PY" -m stylegan_cli.main train out/utkface/train --cfg auto --mirror \
+            --kimg "${UTK_KIMG:-400}" --snap 50 --outdir out/utkface/runs ;;
+    utkface-project)
+        step utkface-project "$PY" bench/project_real.py --data utkface --model out/utkface/runs/00000-* \
+            --images 500 --batch 100 --steps 100,300,1000 ;;
+    utkface-fid)
+        step utkface-fid "$PY" bench/metrics_fid.py out/utkface/runs/00000-* --device cuda --weights-dir "${WEIGHTS_DIR:-.weights}" ;;
+    ada)
+        step ada "$PY" bench/ada.py --out out/ada --max-kimg "${ADA_MAX_KIMG:-400}" ;;
+    *) echo "### unknown section '$section' (env sample sample-extra project project256 train train-fast" \
+        "utkface-train utkface-project utkface-fid ada)"; FAILED="$FAILED $section" ;;
     esac
 done
 
