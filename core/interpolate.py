@@ -272,3 +272,32 @@ def frames_ws(G: torch.nn.Module, kf: Keyframes, space: str, steps: list[Step]) 
     if space == "w":
         frames = frames[:, None].repeat(1, G.num_ws, 1)
     return retruncate(G, frames, kf.psi, kf.cutoff)
+
+
+def render_walk(
+    G: torch.nn.Module,
+    kf: Keyframes,
+    space: str,
+    schedule: list[Step],
+    noise_mode: str,
+    batch: int,
+    sink,
+    advance=lambda n: None,
+) -> str:
+    """Render every frame of the walk into ``sink`` (core.video) in batches and finish it; any failure
+    aborts the sink, so an existing output is never replaced by a partial one. Returns the sink's report."""
+    from core.generate import batch_ranges, render_uint8
+
+    try:
+        for start, stop in batch_ranges(len(schedule), batch):
+            part = schedule[start:stop]
+            noise = interpolate_noise(kf.noise, part) if kf.noise is not None else None
+            frames = render_uint8(G, frames_ws(G, kf, space, part), noise_mode, noise, batch=stop - start)
+            for j, imgs in frames:
+                for k, img in enumerate(imgs.numpy()):
+                    sink.write(start + j + k, img)
+            advance(stop - start)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.finish(len(schedule))

@@ -8,8 +8,8 @@ import typer
 
 from core import validate
 from core.errors import SGError
-from core.generate import batch_ranges, check_class, check_cutoff, check_noise_mode, render_uint8
-from core.interpolate import frame_schedule, frames_ws, interpolate_noise, latent_keyframes, seed_keyframes
+from core.generate import check_class, check_cutoff, check_noise_mode
+from core.interpolate import frame_schedule, latent_keyframes, render_walk, seed_keyframes
 from core.video import open_frame_sink, output_kind
 from stylegan_cli.common import (
     DEVICE_HELP,
@@ -121,20 +121,8 @@ def interpolate_cmd(
     sink = open_frame_sink(out, fps, G.img_resolution, cols)
     if sink.note:
         console.print(sink.note, highlight=False)
-    try:
-        with progress(len(schedule), "frames") as advance:
-            for start, stop in batch_ranges(len(schedule), batch):
-                part = schedule[start:stop]
-                noise = interpolate_noise(kf.noise, part) if kf.noise is not None else None
-                frames = render_uint8(G, frames_ws(G, kf, space, part), noise_mode, noise, batch=stop - start)
-                for j, imgs in frames:
-                    for k, img in enumerate(imgs.numpy()):
-                        sink.write(start + j + k, img)
-                advance(stop - start)
-    except BaseException:
-        sink.abort()
-        raise
-    typer.echo(sink.finish(len(schedule)))
+    with progress(len(schedule), "frames") as advance:
+        typer.echo(render_walk(G, kf, space, schedule, noise_mode, batch, sink, advance))
 
 
 def _check_args(
