@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.generate import NOISE_MODES, batch_ranges, render_uint8, retruncate, seed_latents, take_noise
+from core.errors import SGError
+from core.generate import (
+    NOISE_MODES,
+    batch_ranges,
+    random_classes,
+    render_uint8,
+    retruncate,
+    seed_latents,
+    take_noise,
+)
 from core.images import make_grid, save_png
 from core.latents import Latents, load_latents, model_record, validate_noise
 
@@ -27,6 +36,31 @@ class Rendering:
     cutoff: int | None = None
     noise_mode: str | None = None  # None: const, or what a latent file recorded
     batch: int = 8
+
+
+def seed_plan(
+    c_dim: int, seed_list: list[int], num: int | None, seed: int, class_idx: int | None
+) -> tuple[list[int], list[str], list[int] | None, str | None]:
+    """(seeds, file names, classes, note) for `sg sample`: --seeds as given (a conditional model needs
+    --class), or --num images from --seed on (a random class per image, reproducible, unless --class)."""
+    classes: list[int] | None = None
+    note = None
+    if num is None:
+        if c_dim and class_idx is None:
+            raise SGError(f"the model is conditional with {c_dim} classes: give --class 0..{c_dim - 1}")
+        names = [f"seed{s:04d}" for s in seed_list]
+    else:
+        seed_list = list(range(seed, seed + num))
+        names = [f"img{i:06d}" for i in range(num)]
+        if c_dim and class_idx is None:
+            note = (
+                f"conditional model: picking a random class (0..{c_dim - 1}) per image, "
+                f"reproducible from --seed {seed}; pass --class to fix one"
+            )
+            classes = random_classes(c_dim, num, seed)
+    if c_dim and classes is None:
+        classes = [class_idx] * len(seed_list)
+    return seed_list, names, classes, note
 
 
 def grid_cols(n: int) -> int:

@@ -9,8 +9,15 @@ import typer
 from core import validate
 from core.errors import SGError
 from core.fileio import check_output_dir, folder_lock
-from core.generate import MAX_SEED, check_class, random_classes
-from core.sampling import Rendering, latent_count, write_grid, write_latent_images, write_seed_images
+from core.generate import MAX_SEED, check_class
+from core.sampling import (
+    Rendering,
+    latent_count,
+    seed_plan,
+    write_grid,
+    write_latent_images,
+    write_seed_images,
+)
 from stylegan_cli.common import (
     DEVICE_HELP,
     FAST_HELP,
@@ -129,7 +136,9 @@ def sample(
             n, used, kept = write_latent_images(G, latents, outdir, how, keep=grid, advance=advance)
         typer.echo(f"wrote {n} image(s) to {outdir} ({used})")
     else:
-        seed_list, names, classes = _what_to_render(G, seeds, seed_list, num, seed, class_idx)
+        seed_list, names, classes, note = seed_plan(G.c_dim, seed_list, num, seed, class_idx)
+        if note:
+            console.print(note)
         with folder_lock(outdir), progress(len(seed_list), "rendering") as advance:
             record = model if save_latents else None
             kept = write_seed_images(G, seed_list, classes, names, outdir, how, record, grid, advance)
@@ -138,29 +147,6 @@ def sample(
         )
     if grid:
         typer.echo(f"wrote {write_grid(kept, outdir)}")
-
-
-def _what_to_render(
-    G, seeds: str | None, seed_list: list[int], num: int | None, seed: int, class_idx: int | None
-) -> tuple[list[int], list[str], list[int] | None]:
-    """(seeds, file names, classes): --seeds as given, or --num images from --seed on."""
-    classes: list[int] | None = None
-    if seeds is not None:
-        if G.c_dim and class_idx is None:
-            raise SGError(f"the model is conditional with {G.c_dim} classes: give --class 0..{G.c_dim - 1}")
-        names = [f"seed{s:04d}" for s in seed_list]
-    else:
-        seed_list = list(range(seed, seed + num))
-        names = [f"img{i:06d}" for i in range(num)]
-        if G.c_dim and class_idx is None:
-            console.print(
-                f"conditional model: picking a random class (0..{G.c_dim - 1}) per image, "
-                f"reproducible from --seed {seed}; pass --class to fix one"
-            )
-            classes = random_classes(G.c_dim, num, seed)
-    if G.c_dim and classes is None:
-        classes = [class_idx] * len(seed_list)
-    return seed_list, names, classes
 
 
 def register(app: typer.Typer) -> None:
