@@ -45,3 +45,15 @@ def sg(capsys, monkeypatch):
     """`sg(*args)` -> (exit code, stdout, stderr); $SG_MODEL unset so model resolution is the test's own."""
     monkeypatch.delenv("SG_MODEL", raising=False)
     return lambda *args: run_sg(capsys, monkeypatch, *args)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy machine two OpenMP threads per process
+    make each step up to 50x slower; the setting is restored for the other test modules."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

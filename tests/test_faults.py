@@ -43,12 +43,7 @@ RES = 16
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 def one_error(result: tuple[int, str, str], match: str, code: int = 2) -> str:

@@ -31,12 +31,7 @@ MODELS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -379,14 +374,13 @@ def test_training_starts_from_a_stylegan1_tf_pickle_then_resumes(pickles, tmp_pa
     assert ck2.d_config.arch == "stylegan1"
 
 
-def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_path):
-    """A label_size 3 StyleGAN1 file (the golden weights, widened where labels enter): w equals the official
-    G_mapping formula computed here in numpy, and D scores the given class's column (LabelSwitch)."""
-    rng = np.random.default_rng(5)
-    G, D, Gs = golden_networks(DATA, "sg1_32_tiny")
+def _with_labels(name: str, classes: int, rng: np.random.Generator):
+    """A golden model made conditional as the official TF code builds one (label_size in every network's
+    kwargs, a LabelConcat embedding before the mapping, Dense0 widened for it): (G, D, Gs, label weight)."""
+    G, D, Gs = golden_networks(DATA, name)
     for net in (G, D, Gs, *G._state["components"].values(), *Gs._state["components"].values()):
-        net._state["static_kwargs"]["label_size"] = 3
-    label_w = rng.standard_normal((3, 32)).astype(np.float32)
+        net._state["static_kwargs"]["label_size"] = classes
+    label_w = rng.standard_normal((classes, 32)).astype(np.float32)
     for net in (G, Gs):
         mapping = net._state["components"]["mapping"]
         wide = [
@@ -394,6 +388,14 @@ def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_pat
             for k, v in mapping._state["variables"]
         ]
         mapping._state["variables"] = [("LabelConcat/weight", label_w), *wide]
+    return G, D, Gs, label_w
+
+
+def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_path):
+    """A label_size 3 StyleGAN1 file (the golden weights, widened where labels enter): w equals the official
+    G_mapping formula computed here in numpy, and D scores the given class's column (LabelSwitch)."""
+    rng = np.random.default_rng(5)
+    G, D, Gs, label_w = _with_labels("sg1_32_tiny", 3, rng)
     head = {"4x4/Dense1/weight": rng.standard_normal((32, 3)), "4x4/Dense1/bias": rng.standard_normal(3)}
     D._state["variables"] = [
         (k, head[k].astype(np.float32) if k in head else v) for k, v in D._state["variables"]
@@ -423,17 +425,7 @@ def test_conditional_stylegan1_pickle_concatenates_labels_and_switches_d(tmp_pat
 def test_conditional_stylegan2_pickle_maps_labels_and_leaves_its_d_out(tmp_path):
     """StyleGAN2 TF: the same LabelConcat, lrelu gain after the bias; its label-switch D has no sg twin."""
     rng = np.random.default_rng(6)
-    G, D, Gs = golden_networks(DATA, "sg2_32_tiny")
-    for net in (G, D, Gs, *G._state["components"].values(), *Gs._state["components"].values()):
-        net._state["static_kwargs"]["label_size"] = 2
-    label_w = rng.standard_normal((2, 32)).astype(np.float32)
-    for net in (G, Gs):
-        mapping = net._state["components"]["mapping"]
-        wide = [
-            (k, rng.standard_normal((64, 32)).astype(np.float32) if k == "Dense0/weight" else v)
-            for k, v in mapping._state["variables"]
-        ]
-        mapping._state["variables"] = [("LabelConcat/weight", label_w), *wide]
+    G, D, Gs, label_w = _with_labels("sg2_32_tiny", 2, rng)
     path = tmp_path / "cond2.pkl"
     path.write_bytes(dumps((G, D, Gs), "np2"))
     ck = load_checkpoint(path)
