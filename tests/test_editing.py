@@ -143,8 +143,7 @@ def _numpy_sefa(weights: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarr
 @pytest.mark.parametrize("layers", ["all", "0-3"])
 def test_sefa_matches_numpy_on_golden_models(layers: str) -> None:
     paths = _golden_models()
-    if not paths:
-        pytest.skip("no golden StyleGAN2 models in tests/data or the shared reference folder")
+    assert paths, "the vendored official goldens are missing from tests/data (see tests/data/README.md)"
     for path in paths:
         G = load_generator(path)
         picked = list(range(G.num_ws)) if layers == "all" else [0, 1, 2, 3]
@@ -167,9 +166,9 @@ def test_sefa_matches_numpy_on_official_stylegan1(tmp_path: Path) -> None:
     """StyleGAN1 as NVIDIA's TF code built it (tests/data/golden_tf): the reference reads the StyleMod
     weights [w_dim, 2C] straight from the vendored npz; sg reads the same net from a TF pickle."""
     folder = REPO / "tests" / "data" / "golden_tf"
-    writer = pytest.importorskip("tests.tf_pickle_writer")
-    if not (folder / "sg1_32_tiny_weights.npz").is_file():
-        pytest.skip("vendored TF golden models not present")
+    from tests import tf_pickle_writer as writer
+
+    assert (folder / "sg1_32_tiny_weights.npz").is_file(), "vendored TF golden models missing from tests/data"
     pkl = writer.write_golden_pickle(folder, "sg1_32_tiny", tmp_path / "sg1.pkl", writer.SPELLINGS[0])
     G = load_generator(pkl)
 
