@@ -122,6 +122,23 @@ def setting_kwargs(name: str, args: argparse.Namespace, device: torch.device) ->
     return kw
 
 
+def generator_for_args(args, res: int, device: torch.device) -> torch.nn.Module:
+    """The benchmarks' generator from their shared options (--cbase --cmax --seed --fp16-res); --smoke
+    shrinks z, w and the mapping network to a CPU check's size."""
+    small = args.smoke
+    return make_generator(
+        res,
+        args.cbase,
+        args.cmax,
+        device,
+        seed=args.seed,
+        z_dim=32 if small else 512,
+        w_dim=32 if small else 512,
+        map_layers=2 if small else 8,
+        num_fp16_res=args.fp16_res,
+    )
+
+
 def make_generator(
     res: int,
     cbase: int,

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     print_header(args, device, cases, have_lpips)
     rows, failures, start = common.StreamedTable(COLUMNS), 0, time.perf_counter()
     for res, batch in cases:
-        G = make_case_generator(args, res, device)
+        G = common.generator_for_args(args, res, device)
         target = torch.rand(batch, G.img_channels, res, res, device=device) * 2 - 1
         for kind in common.parse_list(args.losses):
             if kind == "lpips" and not have_lpips:
@@ -145,21 +145,6 @@ def print_header(args: argparse.Namespace, device: torch.device, cases: list, ha
     )
     print(common.tf32_note(device))
     print("- grad cos: cosine similarity of the first step's w gradient with the fp32 eager step's\n")
-
-
-def make_case_generator(args: argparse.Namespace, res: int, device: torch.device) -> torch.nn.Module:
-    small = args.smoke
-    return common.make_generator(
-        res,
-        args.cbase,
-        args.cmax,
-        device,
-        seed=args.seed,
-        z_dim=32 if small else 512,
-        w_dim=32 if small else 512,
-        map_layers=2 if small else 8,
-        num_fp16_res=args.fp16_res,
-    )
 
 
 class Case:

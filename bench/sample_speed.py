@@ -61,18 +61,7 @@ def run(args: argparse.Namespace) -> int:
     common.apply_threads(args)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    small = args.smoke
-    G = common.make_generator(
-        args.res,
-        args.cbase,
-        args.cmax,
-        device,
-        seed=args.seed,
-        z_dim=32 if small else 512,
-        w_dim=32 if small else 512,
-        map_layers=2 if small else 8,
-        num_fp16_res=args.fp16_res,
-    )
+    G = common.generator_for_args(args, args.res, device)
     batches = common.parse_list(args.batches, int)
     settings = common.parse_list(args.settings)
     for name in settings:
@@ -83,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         ws_all = G.mapping(z, None)
         refs = {b: G.synthesis(ws_all[:b], noise_mode="const", force_fp32=True) for b in batches}
 
-    print(f"## sample speed{' (--smoke)' if small else ''}\n")
+    print(f"## sample speed{' (--smoke)' if args.smoke else ''}\n")
     print(
         "\n".join(
             common.env_lines(device, common.config_label(args.res, args.cbase, args.cmax, args.fp16_res))
