@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from core.errors import OutputError, SGError, os_error
 
 Verify = Callable[[str], None]
@@ -167,3 +169,14 @@ def folder_lock(folder: str | os.PathLike, option: str = "--outdir") -> Iterator
         yield
     finally:
         f.close()  # closing releases the lock
+
+
+def read_npy_header(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) of the .npy array at ``f``'s position, reading the header only, so a
+    declared size can be checked before numpy allocates it; ``f`` is left at the start of the data."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    return tuple(int(n) for n in shape), bool(fortran), dtype

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from core.errors import SGError
-from core.fileio import atomic_output
+from core.fileio import atomic_output, read_npy_header
 
 __all__ = [
     "Latents",
@@ -205,11 +205,7 @@ def _check_npz_bounds(path: Path) -> None:
                 if not info.filename.endswith(".npy"):
                     continue
                 with zf.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                    else:
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    shape, _, dtype = read_npy_header(f)
                     header = f.tell()
                 nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
                 name = info.filename[: -len(".npy")]

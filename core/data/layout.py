@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import OutputError, SGError, os_error
-from core.fileio import make_output_dir
+from core.fileio import make_output_dir, read_npy_header
 
 FORMAT_NAME = "sg-dataset"
 FORMAT_VERSION = 1
@@ -85,17 +85,13 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, data offset) from a .npy header, without reading or mapping the data."""
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, fortran, dtype = read_npy_header(f)
             offset = f.tell()
     except (OSError, ValueError, EOFError) as exc:
         raise SGError(f"{path}: not a readable .npy array ({exc})") from None
     if fortran:
         raise SGError(f"{path}: Fortran-ordered arrays are not supported")
-    return tuple(int(n) for n in shape), dtype, offset
+    return shape, dtype, offset
 
 
 def check_prepared(path: str | os.PathLike) -> dict[str, Any]:
