@@ -5,7 +5,9 @@ Without augmentation D memorises the 1,000 images: its mean sign on reals, r_t =
 falling. Prints one table per run (kimg, SWD x1e3, p, r_t) and writes sample grids of the final G_ema.
 
     python bench/ada.py                          # prepare, train both runs, score (about 40 minutes on CPU)
-    python bench/ada.py --eval-only OUT          # score the runs already under OUT
+    python bench/ada.py --eval-only --out OUT    # score the runs already under OUT
+    python bench/ada.py --only noaug --max-kimg 200 & python bench/ada.py --only ada --max-kimg 200
+                                                 # both runs side by side, one core each (then --eval-only)
 
 Run it under `flock /tmp/sg-heavy.lock` on a shared machine.
 """
@@ -118,11 +120,21 @@ def main() -> None:
     ap.add_argument("--extra", type=float, default=6.0, help="kimg trained past the noaug run's overfitting")
     ap.add_argument("--score-every", type=float, default=4.0, help="kimg between scored snapshots")
     ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument(
+        "--only",
+        choices=("noaug", "ada"),
+        help="train just this run to --max-kimg and stop (start one process per run to use two cores), "
+        "then score both with --eval-only",
+    )
     ap.add_argument("--grids", type=Path, default=REPO / "bench" / "ada")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = prepare(args.out)
     runs: dict[str, list[Path]] = {}
+    if args.only:
+        aug = ADA if args.only == "ada" else dict(aug="noaug")
+        train_run(args.only, data, args.out, args.max_kimg, args.snap, **aug)
+        return
     if args.eval_only:
         runs = {name: sorted((args.out / name).iterdir()) for name in ("noaug", "ada")}
     else:
