@@ -224,9 +224,7 @@ def project(
     )
 
 
-def initial_noise(
-    G: torch.nn.Module, cfg: ProjectConfig, n: int, device: torch.device
-) -> list[torch.Tensor]:
+def initial_noise(G: torch.nn.Module, cfg: ProjectConfig, n: int, device: torch.device) -> list[torch.Tensor]:
     """Noise maps to optimise (seeded), or the model's fixed maps (what noise_mode='const' renders), stored
     so that re-rendering is exact."""
     layers = G.synthesis.noise_layers()
