@@ -39,6 +39,7 @@ RESOLUTION = 32
 # assumes runs of thousands of kimg; here p may go from 0 to 1 in 10 kimg.
 TRAIN = dict(cfg="small", batch=16, gamma=0.01, seed=0, mirror=False)
 ADA = dict(aug="ada", augpipe="bgc", target=0.6, ada_kimg=10.0)
+AUG = {"noaug": dict(aug="noaug"), "ada": ADA}  # each run's augmentation options
 
 
 def prepare(out: Path) -> Path:
@@ -132,8 +133,7 @@ def main() -> None:
     data = prepare(args.out)
     runs: dict[str, list[Path]] = {}
     if args.only:
-        aug = ADA if args.only == "ada" else dict(aug="noaug")
-        train_run(args.only, data, args.out, args.max_kimg, args.snap, **aug)
+        train_run(args.only, data, args.out, args.max_kimg, args.snap, **AUG[args.only])
         return
     if args.eval_only:
         runs = {name: sorted((args.out / name).iterdir()) for name in ("noaug", "ada")}
@@ -141,15 +141,15 @@ def main() -> None:
         # noaug in chunks until its D overfits (r_t > 0.6 after the start-up), then `--extra` kimg more to
         # see what overfitting does to SWD; ADA then trains for exactly as long.
         kimg = args.kimg
-        runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
+        runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
         while first_overfit(ticks_of(runs["noaug"])) is None and kimg < args.max_kimg:
             kimg = min(kimg + args.chunk, args.max_kimg)
-            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
         hit = first_overfit(ticks_of(runs["noaug"]))
         if hit is not None and kimg < hit + args.extra:
             kimg = min(hit + args.extra, args.max_kimg)
-            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, aug="noaug")
-        runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **ADA)
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
+        runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **AUG["ada"])
     ds = open_dataset(data, progress=False)
     reals = torch.from_numpy(np.array(ds.images[:NUM_IMAGES]))
     args.grids.mkdir(parents=True, exist_ok=True)
