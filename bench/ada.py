@@ -1,8 +1,9 @@
-"""ADA on a small dataset: the same tiny CPU run with `--aug noaug` and `--aug ada` on 1,000 UTKFace faces.
+"""ADA on a small dataset: the same CPU run with `--aug noaug` and `--aug ada` on 1,000 UTKFace faces.
 
 Without augmentation D memorises the 1,000 images: its mean sign on reals, r_t = E[sign(D(x))], climbs past
-0.6 and the generator's SWD stops improving. With ADA, p rises until r_t sits near the target and SWD keeps
-falling. Prints one table per run (kimg, SWD x1e3, p, r_t) and writes sample grids of the final G_ema.
+0.6 and the generator stops improving. With ADA, p rises until r_t sits near the target. Prints one table
+(kimg; SWD x1e3 against the 1,000 training faces and against the next 1,000 faces of the zip, never trained
+on; p; r_t) and writes sample grids of the final G_ema.
 
     python bench/ada.py                          # prepare, train both runs, score (about 40 minutes on CPU)
     python bench/ada.py --eval-only --out OUT    # score the runs already under OUT
@@ -42,13 +43,24 @@ ADA = dict(aug="ada", augpipe="bgc", target=0.6, ada_kimg=10.0)
 AUG = {"noaug": dict(aug="noaug"), "ada": ADA}  # each run's augmentation options
 
 
-def prepare(out: Path) -> Path:
+def prepare(out: Path, name: str = "utk1k", count: int = NUM_IMAGES) -> Path:
     from core.data.prepare import prepare_dataset
 
-    dst = out / "utk1k"
+    dst = out / name
     if not dst.exists():
-        prepare_dataset(DATA_ZIP, dst, RESOLUTION, max_images=NUM_IMAGES)
+        prepare_dataset(DATA_ZIP, dst, RESOLUTION, max_images=count, progress=False)
     return dst
+
+
+def reference_sets(out: Path, train_data: Path) -> dict[str, torch.Tensor]:
+    """The two SWD references: the 1,000 training faces (what D can memorise) and the next 1,000 faces of
+    the zip, never trained on (as the paper scores its small-subset runs against the whole dataset, so a
+    generator that copies its training set is not rewarded)."""
+    train = np.array(open_dataset(train_data, progress=False).images[:NUM_IMAGES])
+    both = np.array(open_dataset(prepare(out, "utk2k", 2 * NUM_IMAGES), progress=False).images)
+    if len(both) < 2 * NUM_IMAGES or not np.array_equal(both[:NUM_IMAGES], train):
+        raise SystemExit("utk2k does not extend utk1k: delete OUT/utk2k and run again")
+    return {"train": torch.from_numpy(train), "held": torch.from_numpy(both[NUM_IMAGES:])}
 
 
 def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, **aug) -> list[Path]:
@@ -74,12 +86,15 @@ def ticks_of(runs: list[Path]) -> list[dict]:
     return [r for run in runs for r in read_metrics(run)]
 
 
-def score(runs: list[Path], reals: torch.Tensor, every: float, cache: Path) -> list[dict]:
-    """SWD of G_ema (1,000 images, psi 1) against the 1,000 training images, at snapshots every `every`
-    kimg and the last one; scores are cached in `cache` so a longer run only scores its new snapshots."""
+def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: Path) -> list[dict]:
+    """SWD of G_ema (1,000 images, psi 1) against each reference set, at snapshots every `every` kimg and
+    the last one; scores are cached in `cache` (a file per reference) so a longer run only scores its new
+    snapshots."""
     import json
 
-    saved = json.loads(cache.read_text()) if cache.exists() else {}
+    suffix = {ref: "" if ref == "train" else f"-{ref}" for ref in refs}  # swd-noaug.json, swd-noaug-held.json
+    files = {ref: cache.with_name(f"{cache.stem}{suffix[ref]}.json") for ref in refs}
+    saved = {ref: json.loads(f.read_text()) if f.exists() else {} for ref, f in files.items()}
     rows = []
     ticks = ticks_of(runs)
     snaps = [s for run in runs for s in list_snapshots(run)]
@@ -87,12 +102,15 @@ def score(runs: list[Path], reals: torch.Tensor, every: float, cache: Path) -> l
         ck = load_checkpoint(snap)
         if snap != snaps[-1] and abs(ck.kimg / every - round(ck.kimg / every)) > 1e-6:
             continue
-        if str(snap) not in saved:
-            saved[str(snap)] = swd(reals, generate_images(ck.G_ema, len(reals), seed=123), seed=0)[-1]
-            cache.write_text(json.dumps(saved))
+        missing = [ref for ref in refs if str(snap) not in saved[ref]]
+        if missing:
+            fakes = generate_images(ck.G_ema, NUM_IMAGES, seed=123)
+            for ref in missing:
+                saved[ref][str(snap)] = swd(refs[ref], fakes, seed=0)[-1]
+                files[ref].write_text(json.dumps(saved[ref]))
         near = min(ticks, key=lambda r: abs(r["kimg"] - ck.kimg))
-        p = near.get("aug/p", 0.0)
-        rows.append({"kimg": ck.kimg, "swd": saved[str(snap)], "p": p, "r_t": near["signs/real"]})
+        row = {"kimg": ck.kimg, "p": near.get("aug/p", 0.0), "r_t": near["signs/real"]}
+        rows.append(row | {f"swd_{ref}": saved[ref][str(snap)] for ref in refs})
     return rows
 
 
@@ -150,29 +168,46 @@ def main() -> None:
             kimg = min(hit + args.extra, args.max_kimg)
             runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
         runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **AUG["ada"])
-    ds = open_dataset(data, progress=False)
-    reals = torch.from_numpy(np.array(ds.images[:NUM_IMAGES]))
+    refs = reference_sets(args.out, data)
     args.grids.mkdir(parents=True, exist_ok=True)
     print(f"\n{NUM_IMAGES} UTKFace images at {RESOLUTION} px, {TRAIN}, ADA {ADA}")
+    floor = swd(refs["train"], refs["held"], seed=0)[-1]
+    print(f"SWD between the training and the held-out faces themselves (the floor): {floor:.1f}")
     table = {
-        name: score(run, reals, args.score_every, args.out / f"swd-{name}.json") for name, run in runs.items()
+        name: score(run, refs, args.score_every, args.out / f"swd-{name}.json") for name, run in runs.items()
     }
-    print("\n| kimg | SWD noaug | r_t noaug | SWD ada | p ada | r_t ada |\n|---:|---:|---:|---:|---:|---:|")
-    ada_at = {round(r["kimg"], 2): r for r in table["ada"]}
-    for a in table["noaug"]:
-        b = ada_at.get(round(a["kimg"], 2))
-        cells = [f"{a['kimg']:g}", f"{a['swd']:.1f}", f"{a['r_t']:.2f}"]
-        cells += [f"{b['swd']:.1f}", f"{b['p']:.3f}", f"{b['r_t']:.2f}"] if b else ["", "", ""]
-        print("| " + " | ".join(cells) + " |")
+    print_table(table)
     for name, run in runs.items():
         save_grid(run, args.grids / f"{name}.png")
         ticks = ticks_of(run)
         late = [r["signs/real"] for r in ticks if r["kimg"] > ticks[-1]["kimg"] / 2]
+        last = [r for r in table[name] if r["kimg"] > 0.75 * table[name][-1]["kimg"]]
+        scores = "; ".join(
+            f"SWD vs {ref}: final {table[name][-1][key]:.1f}, mean of the last quarter "
+            f"{np.mean([r[key] for r in last]):.1f}, best {min(r[key] for r in table[name]):.1f}"
+            for ref in refs
+            for key in [f"swd_{ref}"]
+        )
         print(
             f"{name}: r_t first > 0.6 (past 10 kimg) at kimg {first_overfit(ticks)}; mean r_t, second "
-            f"half {np.mean(late):.2f}; final SWD {table[name][-1]['swd']:.1f}; "
+            f"half {np.mean(late):.2f}; {scores}; "
             f"median {np.median([r['s_per_kimg'] for r in ticks]):.1f} s/kimg; grid {args.grids / name}.png"
         )
+
+
+def print_table(table: dict[str, list[dict]]) -> None:
+    """One markdown row per scored kimg: each run's SWD against the training and the held-out faces."""
+    print(
+        "\n| kimg | SWD train noaug | SWD held-out noaug | r_t noaug "
+        "| SWD train ada | SWD held-out ada | p ada | r_t ada |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    ada_at = {round(r["kimg"], 2): r for r in table["ada"]}
+    for a in table["noaug"]:
+        b = ada_at.get(round(a["kimg"], 2))
+        cells = [f"{a['kimg']:g}", f"{a['swd_train']:.1f}", f"{a['swd_held']:.1f}", f"{a['r_t']:.2f}"]
+        if b:
+            cells += [f"{b['swd_train']:.1f}", f"{b['swd_held']:.1f}", f"{b['p']:.3f}", f"{b['r_t']:.2f}"]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
