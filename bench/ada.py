@@ -184,7 +184,8 @@ def main() -> None:
         last = [r for r in table[name] if r["kimg"] > 0.75 * table[name][-1]["kimg"]]
         scores = "; ".join(
             f"SWD vs {ref}: final {table[name][-1][key]:.1f}, mean of the last quarter "
-            f"{np.mean([r[key] for r in last]):.1f}, best {min(r[key] for r in table[name]):.1f}"
+            f"{np.mean([r[key] for r in last]):.1f} (sd {np.std([r[key] for r in last]):.1f}), "
+            f"best {min(r[key] for r in table[name]):.1f}"
             for ref in refs
             for key in [f"swd_{ref}"]
         )
