@@ -84,7 +84,9 @@ def train(
         None,
         "--augpipe",
         help="Transforms: blit, geom, color, filter, noise, cutout, bg, bgc (default), "
-        "bgcf, bgcfn, bgcfnc (b=blit, g=geom, c=color, f=filter, n=noise, last c=cutout).",
+        "bgcf, bgcfn, bgcfnc (b=blit, g=geom, c=color, f=filter, n=noise, last c=cutout). "
+        "If samples show colours the data lacks (green or blue faces), train with bg: on a small "
+        "dataset the colour group can leak even at low p (bench/RESULTS.md).",
     ),
     target: float | None = typer.Option(
         None, "--target", help="ADA target for the mean sign of D on reals [default: 0.6]."
