@@ -42,13 +42,14 @@ RESOLUTION = 32
 TRAIN = dict(cfg="small", batch=16, gamma=0.01, seed=0, mirror=False)
 ADA = dict(aug="ada", augpipe="bgc", target=0.6, ada_kimg=10.0)
 # Each run's options over TRAIN: the two the issue compares, and the follow-ups of RESULTS.md (ADA without
-# the colour group, and ADA with another seed to size the run-to-run spread).
+# the colour group, and a second seed of each to size the run-to-run spread).
 AUG = {
     "noaug": dict(aug="noaug"),
     "ada": ADA,
     "ada-bg": ADA | dict(augpipe="bg"),
     "ada-seed1": ADA | dict(seed=1),
     "noaug-seed1": dict(aug="noaug", seed=1),
+    "ada-bg-seed1": ADA | dict(augpipe="bg", seed=1),
 }
 
 
