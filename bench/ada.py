@@ -9,6 +9,8 @@ on; p; r_t) and writes sample grids of the final G_ema.
     python bench/ada.py --eval-only --out OUT    # score the runs already under OUT
     python bench/ada.py --only noaug --max-kimg 200 & python bench/ada.py --only ada --max-kimg 200
                                                  # both runs side by side, one core each (then --eval-only)
+    python bench/ada.py --eval-only --runs noaug ada ada-bg ada-seed1
+                                                 # also the follow-ups: no colour group, a second seed
 
 Run it under `flock /tmp/sg-heavy.lock` on a shared machine.
 """
