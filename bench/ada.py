@@ -126,11 +126,10 @@ def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: 
     return rows
 
 
-def save_grid(runs: list[Path], path: Path) -> None:
+def save_grid(G_ema: torch.nn.Module, path: Path) -> None:
     from PIL import Image
 
-    ck = load_checkpoint(list_snapshots(runs[-1])[-1])
-    imgs = generate_images(ck.G_ema, 32, seed=7).numpy()  # [32, 3, 32, 32]
+    imgs = generate_images(G_ema, 32, seed=7).numpy()  # [32, 3, 32, 32]
     grid = imgs.reshape(4, 8, 3, RESOLUTION, RESOLUTION).transpose(0, 3, 1, 4, 2)
     Image.fromarray(grid.reshape(4 * RESOLUTION, 8 * RESOLUTION, 3)).save(path)
 
@@ -155,7 +154,7 @@ def main() -> None:
         "--only",
         choices=tuple(AUG),
         help="train just this run to --max-kimg and stop (start one process per run to use two cores), "
-        "then score both with --eval-only",
+        "then score the runs with --eval-only --runs",
     )
     ap.add_argument(
         "--runs", nargs="+", choices=tuple(AUG), default=["noaug", "ada"], help="the runs --eval-only scores"
@@ -195,7 +194,8 @@ def main() -> None:
     }
     print_table(table)
     for name, run in runs.items():
-        save_grid(run, args.grids / f"{name}.png")
+        final = load_checkpoint(list_snapshots(run[-1])[-1])
+        save_grid(final.G_ema, args.grids / f"{name}.png")
         ticks = ticks_of(run)
         late = [r["signs/real"] for r in ticks if r["kimg"] > ticks[-1]["kimg"] / 2]
         last = [r for r in table[name] if r["kimg"] > 0.75 * table[name][-1]["kimg"]]
@@ -211,16 +211,16 @@ def main() -> None:
             f"half {np.mean(late):.2f}; {scores}; "
             f"median {np.median([r['s_per_kimg'] for r in ticks]):.1f} s/kimg; grid {args.grids / name}.png"
         )
-        final = load_checkpoint(list_snapshots(run[-1])[-1])
         fakes = generate_images(final.G_ema, NUM_IMAGES, seed=123)
         print(f"{name}: colours of the final G_ema ({final.kimg:g} kimg): {colour_line(fakes)}")
 
 
 def colour_line(images: torch.Tensor) -> str:
-    """Colour statistics of the face (the central 16x16 of 32 px) that show a leaking colour augmentation:
+    """Colour statistics of the face (the central half of the image) that show a leaking colour augmentation:
     the share of faces whose mean hue is far from any skin tone (green to purple, 60-320 degrees), and the
     spread of their chroma (standard deviation of G-R and B-R of the mean colour, 0-255 units)."""
-    rgb = images[:, :, 8:24, 8:24].double().mean(dim=(2, 3)).numpy()  # [N, 3]
+    q = images.shape[-1] // 4
+    rgb = images[:, :, q:-q, q:-q].double().mean(dim=(2, 3)).numpy()  # [N, 3]
     hue = np.array([colorsys.rgb_to_hsv(*(c / 255))[0] * 360 for c in rgb])
     odd = np.mean((hue > 60) & (hue < 320)) * 100
     g_r, b_r = rgb[:, 1] - rgb[:, 0], rgb[:, 2] - rgb[:, 0]
@@ -230,10 +230,8 @@ def colour_line(images: torch.Tensor) -> str:
 def print_table(table: dict[str, list[dict]]) -> None:
     """One markdown row per scored kimg: each run's SWD against the training and the held-out faces, p for
     augmented runs, and r_t."""
-    cols = {name: ["SWD train", "SWD held-out", "p", "r_t"] for name in table}
-    for name in table:
-        if AUG[name]["aug"] == "noaug":
-            cols[name].remove("p")
+    augmented = {name: AUG[name]["aug"] != "noaug" for name in table}
+    cols = {name: ["SWD train", "SWD held-out"] + ["p"] * augmented[name] + ["r_t"] for name in table}
     rows: dict[float, dict[str, list[str]]] = {}
     for name, scored in table.items():
         for r in scored:
