@@ -83,11 +83,13 @@ def prepare(out: Path, name: str = "utk1k", count: int = NUM_IMAGES) -> Path:
 def reference_sets(out: Path, train_data: Path) -> dict[str, torch.Tensor]:
     """The two SWD references: the run's training faces (what D can memorise) and faces 1,001-2,000 of the
     zip, never trained on by any run (as the paper scores its small-subset runs against the whole dataset,
-    so a generator that copies its training set is not rewarded)."""
+    so a generator that copies its training set is not rewarded). SWD compares equal counts, so a smaller
+    training set is repeated up to 1,000 images: the same empirical distribution, the one D can memorise."""
     train = np.array(open_dataset(train_data, progress=False).images)
     both = np.array(open_dataset(prepare(out, "utk2k", 2 * NUM_IMAGES), progress=False).images)
     if len(both) < 2 * NUM_IMAGES or not np.array_equal(both[: len(train)], train):
         raise SystemExit(f"utk2k does not extend {train_data.name}: delete OUT/utk2k and run again")
+    train = train[np.arange(NUM_IMAGES) % len(train)]
     return {"train": torch.from_numpy(train), "held": torch.from_numpy(both[NUM_IMAGES:])}
 
 
