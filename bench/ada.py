@@ -66,15 +66,11 @@ def faces_of(run: str) -> int:
     return SUBSET.get(run, NUM_IMAGES)
 
 
-def training_data(out: Path, count: int) -> Path:
-    """The first `count` faces of the zip (the same first faces as utk1k), prepared once."""
-    return prepare(out) if count == NUM_IMAGES else prepare(out, f"utk{count}", count)
-
-
-def prepare(out: Path, name: str = "utk1k", count: int = NUM_IMAGES) -> Path:
+def prepare(out: Path, count: int = NUM_IMAGES) -> Path:
+    """The first `count` faces of the zip, prepared once under OUT (utk1k, utk2k, utk200, ...)."""
     from core.data.prepare import prepare_dataset
 
-    dst = out / name
+    dst = out / (f"utk{count // 1000}k" if count % 1000 == 0 else f"utk{count}")
     if not dst.exists():
         prepare_dataset(DATA_ZIP, dst, RESOLUTION, max_images=count, progress=False)
     return dst
@@ -86,7 +82,7 @@ def reference_sets(out: Path, train_data: Path) -> dict[str, torch.Tensor]:
     so a generator that copies its training set is not rewarded). SWD compares equal counts, so a smaller
     training set is repeated up to 1,000 images: the same empirical distribution, the one D can memorise."""
     train = np.array(open_dataset(train_data, progress=False).images)
-    both = np.array(open_dataset(prepare(out, "utk2k", 2 * NUM_IMAGES), progress=False).images)
+    both = np.array(open_dataset(prepare(out, 2 * NUM_IMAGES), progress=False).images)
     if len(both) < 2 * NUM_IMAGES or not np.array_equal(both[: len(train)], train):
         raise SystemExit(f"utk2k does not extend {train_data.name}: delete OUT/utk2k and run again")
     train = train[np.arange(NUM_IMAGES) % len(train)]
@@ -181,14 +177,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.only:
-        data = training_data(args.out, faces_of(args.only))
+        data = prepare(args.out, faces_of(args.only))
         train_run(args.only, data, args.out, args.max_kimg, args.snap, **AUG[args.only])
         return
-    data = prepare(args.out)
     runs: dict[str, list[Path]] = {}
     if args.eval_only:
         runs = {name: sorted((args.out / name).iterdir()) for name in args.runs}
     else:
+        data = prepare(args.out)
         # noaug in chunks until its D overfits (r_t > 0.6 after the start-up), then `--extra` kimg more to
         # see what overfitting does to SWD; ADA then trains for exactly as long.
         kimg = args.kimg
@@ -203,7 +199,7 @@ def main() -> None:
         runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **AUG["ada"])
     refs_by_size: dict[int, dict[str, torch.Tensor]] = {}
     for count in sorted({faces_of(name) for name in runs}, reverse=True):
-        refs = refs_by_size[count] = reference_sets(args.out, training_data(args.out, count))
+        refs = refs_by_size[count] = reference_sets(args.out, prepare(args.out, count))
         print(f"\n{count} UTKFace training images at {RESOLUTION} px, {TRAIN}, ADA {ADA}")
         floor = swd(refs["train"], refs["held"], seed=0)[-1]
         print(f"SWD between the training and the held-out faces themselves (the floor): {floor:.1f}")
