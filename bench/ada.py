@@ -13,6 +13,8 @@ on; p; r_t) and writes sample grids of the final G_ema.
                                                  # also the follow-ups: no colour group, a second seed
     python bench/ada.py --only noaug-200 --max-kimg 288 & python bench/ada.py --only ada-200 --max-kimg 288
                                                  # the same pair on the first 200 faces (then --eval-only)
+    bash bench/run_all.sh ada                    # on a GPU: noaug-64 vs ada-64 (64 px, the `auto` network),
+                                                 # each for a fixed time, scored over the kimg both reached
 
 Run it under `flock /tmp/sg-heavy.lock` on a shared machine.
 """
@@ -31,13 +33,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import UTKFACE_ZIP  # noqa: E402
 from core.checkpoint import load_checkpoint  # noqa: E402
 from core.checkpoint.snapshots import list_snapshots  # noqa: E402
 from core.data import open_dataset  # noqa: E402
 from core.metrics.swd import generate_images, swd  # noqa: E402
 from core.training.progress import read_metrics  # noqa: E402
 
-DATA_ZIP = REPO.parent / "shared" / "data" / "utkface-64.zip"
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # where snapshots are scored
 NUM_IMAGES = 1000
 RESOLUTION = 32
 # The CPU `small` preset with a low R1 weight (the official `auto` value at 32 px is 0.0128), so that D
@@ -59,20 +62,44 @@ AUG = {
     "noaug-200": dict(aug="noaug"),
     "ada-200": ADA,
 }
+# The GPU version (bench/run_all.sh ada): 64 px with the official `auto` network (batch 32, gamma 0.0256, a D
+# of 512 channels), nearer the paper's regime than the CPU bench, whose 0.29M-parameter D overfits without
+# hurting its generator and leaks the colour group at p < 0.1 (RESULTS.md). None: the preset's value. ADA's
+# speed is scaled to a run of a few hundred kimg.
+GPU = dict(cfg="auto", batch=None, gamma=None)
+AUG |= {"noaug-64": GPU | dict(aug="noaug"), "ada-64": GPU | ADA | dict(ada_kimg=100.0)}
 SUBSET = {"noaug-200": 200, "ada-200": 200}  # runs on the first N of the 1,000 faces; the rest train on all
+RES = {"noaug-64": 64, "ada-64": 64}  # runs at another resolution than RESOLUTION
 
 
 def faces_of(run: str) -> int:
     return SUBSET.get(run, NUM_IMAGES)
 
 
-def prepare(out: Path, count: int = NUM_IMAGES) -> Path:
-    """The first `count` faces of the zip, prepared once under OUT (utk1k, utk2k, utk200, ...)."""
+def res_of(run: str) -> int:
+    return RES.get(run, RESOLUTION)
+
+
+def key_of(run: str) -> tuple[int, int]:
+    """(faces, resolution): the runs that share a training set, and so its SWD references."""
+    return faces_of(run), res_of(run)
+
+
+def prepare(out: Path, count: int = NUM_IMAGES, res: int = RESOLUTION) -> Path:
+    """The first `count` faces of the zip at `res` px, prepared once under OUT (utk1k, utk2k, utk200,
+    utk1k-64px, ...)."""
+    from core.data.layout import DatasetExistsError
     from core.data.prepare import prepare_dataset
 
     dst = out / (f"utk{count // 1000}k" if count % 1000 == 0 else f"utk{count}")
+    dst = dst.with_name(dst.name + ("" if res == RESOLUTION else f"-{res}px"))
     if not dst.exists():
-        prepare_dataset(DATA_ZIP, dst, RESOLUTION, max_images=count, progress=False)
+        if not UTKFACE_ZIP.exists():
+            raise SystemExit(f"UTKFace zip not found: {UTKFACE_ZIP} (set UTK_ZIP to its path)")
+        try:
+            prepare_dataset(UTKFACE_ZIP, dst, res, max_images=count, progress=False)
+        except DatasetExistsError:
+            pass  # a run started beside this one prepared it first (a dataset appears whole, or not at all)
     return dst
 
 
@@ -82,14 +109,14 @@ def reference_sets(out: Path, train_data: Path) -> dict[str, torch.Tensor]:
     so a generator that copies its training set is not rewarded). SWD compares equal counts, so a smaller
     training set is repeated up to 1,000 images: the same empirical distribution, the one D can memorise."""
     train = np.array(open_dataset(train_data, progress=False).images)
-    both = np.array(open_dataset(prepare(out, 2 * NUM_IMAGES), progress=False).images)
+    both = np.array(open_dataset(prepare(out, 2 * NUM_IMAGES, train.shape[-1]), progress=False).images)
     if len(both) < 2 * NUM_IMAGES or not np.array_equal(both[: len(train)], train):
-        raise SystemExit(f"utk2k does not extend {train_data.name}: delete OUT/utk2k and run again")
+        raise SystemExit(f"the 2,000-face set does not extend {train_data.name}: delete it and run again")
     train = train[np.arange(NUM_IMAGES) % len(train)]
     return {"train": torch.from_numpy(train), "held": torch.from_numpy(both[NUM_IMAGES:])}
 
 
-def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, **aug) -> list[Path]:
+def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, tick: float, **aug) -> list[Path]:
     """Train (or, when OUT already holds the run, continue it bit for bit) up to `kimg`; its run folders."""
     from core.training import TrainOptions, train
 
@@ -98,10 +125,10 @@ def train_run(name: str, data: Path, out: Path, kimg: float, snap: float, **aug)
     if runs and load_checkpoint(runs[-1]).kimg >= kimg - 1e-6:
         return runs  # already there
     if runs:  # a longer run: resume the last folder (a resume writes a new "-resume" folder beside it)
-        opts = TrainOptions(resume=str(runs[-1]), kimg=kimg, snap=snap, tick=1.0)
+        opts = TrainOptions(resume=str(runs[-1]), kimg=kimg, snap=snap, tick=tick)
     else:
         opts = TrainOptions(
-            data=str(data), outdir=str(out / name), kimg=kimg, snap=snap, tick=1.0, **(TRAIN | aug)
+            data=str(data), outdir=str(out / name), kimg=kimg, snap=snap, tick=tick, **(TRAIN | aug)
         )
     runs.append(train(opts).run_dir)
     print(f"{name}: to {kimg:g} kimg in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
@@ -115,7 +142,7 @@ def ticks_of(runs: list[Path]) -> list[dict]:
 def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: Path) -> list[dict]:
     """SWD of G_ema (1,000 images, psi 1) against each reference set, at snapshots every `every` kimg and
     the last one; scores are cached in `cache` (a file per reference) so a longer run only scores its new
-    snapshots."""
+    snapshots. Each row names its snapshot."""
     import json
 
     suffix = {ref: "" if ref == "train" else f"-{ref}" for ref in refs}  # swd-noaug.json, swd-noaug-held.json
@@ -125,17 +152,17 @@ def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: 
     ticks = ticks_of(runs)
     snaps = [s for run in runs for s in list_snapshots(run)]
     for snap in snaps:
-        ck = load_checkpoint(snap)
+        ck = load_checkpoint(snap, DEVICE)
         if snap != snaps[-1] and abs(ck.kimg / every - round(ck.kimg / every)) > 1e-6:
             continue
         missing = [ref for ref in refs if str(snap) not in saved[ref]]
         if missing:
             fakes = generate_images(ck.G_ema, NUM_IMAGES, seed=123)
             for ref in missing:
-                saved[ref][str(snap)] = swd(refs[ref], fakes, seed=0)[-1]
+                saved[ref][str(snap)] = swd(refs[ref], fakes, seed=0, device=DEVICE)[-1]
                 files[ref].write_text(json.dumps(saved[ref]))
         near = min(ticks, key=lambda r: abs(r["kimg"] - ck.kimg))
-        row = {"kimg": ck.kimg, "p": near.get("aug/p", 0.0), "r_t": near["signs/real"]}
+        row = {"kimg": ck.kimg, "p": near.get("aug/p", 0.0), "r_t": near["signs/real"], "snap": snap}
         rows.append(row | {f"swd_{ref}": saved[ref][str(snap)] for ref in refs})
     return rows
 
@@ -143,9 +170,10 @@ def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: 
 def save_grid(G_ema: torch.nn.Module, path: Path) -> None:
     from PIL import Image
 
-    imgs = generate_images(G_ema, 32, seed=7).numpy()  # [32, 3, 32, 32]
-    grid = imgs.reshape(4, 8, 3, RESOLUTION, RESOLUTION).transpose(0, 3, 1, 4, 2)
-    Image.fromarray(grid.reshape(4 * RESOLUTION, 8 * RESOLUTION, 3)).save(path)
+    imgs = generate_images(G_ema, 32, seed=7).numpy()  # [32, 3, R, R]
+    res = imgs.shape[-1]
+    grid = imgs.reshape(4, 8, 3, res, res).transpose(0, 3, 1, 4, 2)
+    Image.fromarray(grid.reshape(4 * res, 8 * res, 3)).save(path)
 
 
 def first_overfit(ticks: list[dict], level: float = 0.6, after: float = 10.0) -> float | None:
@@ -159,6 +187,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/sg-bench-ada"))
     ap.add_argument("--kimg", type=float, default=20.0)
     ap.add_argument("--snap", type=float, default=2.0)
+    ap.add_argument("--tick", type=float, default=1.0, help="kimg between progress lines (r_t is their mean)")
     ap.add_argument("--max-kimg", type=float, default=60.0, help="give up waiting for noaug to overfit here")
     ap.add_argument("--chunk", type=float, default=4.0, help="kimg added per check of the noaug run")
     ap.add_argument("--extra", type=float, default=6.0, help="kimg trained past the noaug run's overfitting")
@@ -175,46 +204,60 @@ def main() -> None:
     )
     ap.add_argument("--grids", type=Path, default=REPO / "bench" / "ada")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    if DEVICE == "cpu":  # one core per run, two runs side by side; scores as they were first computed
+        torch.set_num_threads(1)
     if args.only:
-        data = prepare(args.out, faces_of(args.only))
-        train_run(args.only, data, args.out, args.max_kimg, args.snap, **AUG[args.only])
+        data = prepare(args.out, faces_of(args.only), res_of(args.only))
+        train_run(args.only, data, args.out, args.max_kimg, args.snap, args.tick, **AUG[args.only])
         return
     runs: dict[str, list[Path]] = {}
     if args.eval_only:
+        missing = [name for name in args.runs if not (args.out / name).is_dir()]
+        if missing:
+            raise SystemExit(f"no run {', '.join(missing)} under {args.out}: train it first (--only NAME)")
         runs = {name: sorted((args.out / name).iterdir()) for name in args.runs}
+        empty = [name for name, run in runs.items() if not any(list_snapshots(r) for r in run)]
+        if empty:
+            raise SystemExit(f"run {', '.join(empty)} under {args.out} has no snapshot yet: train it longer")
     else:
         data = prepare(args.out)
         # noaug in chunks until its D overfits (r_t > 0.6 after the start-up), then `--extra` kimg more to
         # see what overfitting does to SWD; ADA then trains for exactly as long.
         kimg = args.kimg
-        runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
+        runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, args.tick, **AUG["noaug"])
         while first_overfit(ticks_of(runs["noaug"])) is None and kimg < args.max_kimg:
             kimg = min(kimg + args.chunk, args.max_kimg)
-            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, args.tick, **AUG["noaug"])
         hit = first_overfit(ticks_of(runs["noaug"]))
         if hit is not None and kimg < hit + args.extra:
             kimg = min(hit + args.extra, args.max_kimg)
-            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, **AUG["noaug"])
-        runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, **AUG["ada"])
-    refs_by_size: dict[int, dict[str, torch.Tensor]] = {}
-    for count in sorted({faces_of(name) for name in runs}, reverse=True):
-        refs = refs_by_size[count] = reference_sets(args.out, prepare(args.out, count))
-        print(f"\n{count} UTKFace training images at {RESOLUTION} px, {TRAIN}, ADA {ADA}")
-        floor = swd(refs["train"], refs["held"], seed=0)[-1]
+            runs["noaug"] = train_run("noaug", data, args.out, kimg, args.snap, args.tick, **AUG["noaug"])
+        runs["ada"] = train_run("ada", data, args.out, kimg, args.snap, args.tick, **AUG["ada"])
+    refs_of: dict[tuple[int, int], dict[str, torch.Tensor]] = {}  # by (faces, resolution)
+    for count, res in sorted({key_of(name) for name in runs}, key=lambda k: (-k[0], k[1])):
+        refs = refs_of[count, res] = reference_sets(args.out, prepare(args.out, count, res))
+        print(f"\n{count} UTKFace training images at {res} px; the runs' options (None: the preset's):")
+        for name in (name for name in runs if key_of(name) == (count, res)):
+            print(f"  {name}: {TRAIN | AUG[name]}")
+        floor = swd(refs["train"], refs["held"], seed=0, device=DEVICE)[-1]
         print(f"SWD between the training and the held-out faces themselves (the floor): {floor:.1f}")
         for ref, images in refs.items():
             print(f"colours of the {ref} faces: {colour_line(images)}")
     args.grids.mkdir(parents=True, exist_ok=True)
     table = {
-        name: score(run, refs_by_size[faces_of(name)], args.score_every, args.out / f"swd-{name}.json")
+        name: score(run, refs_of[key_of(name)], args.score_every, args.out / f"swd-{name}.json")
         for name, run in runs.items()
     }
     print_table(table)
+    # Runs stopped by time (the GPU version) end at different kimg: each is summed up to the kimg all reached.
+    end = min(scored[-1]["kimg"] for scored in table.values()) + 1e-6
+    if any(scored[-1]["kimg"] > end for scored in table.values()):
+        print(f"\nThe summaries below stop at {end:g} kimg, the last scored snapshot of the shortest run.")
     for name, run in runs.items():
-        final = load_checkpoint(list_snapshots(run[-1])[-1])
+        table[name] = [r for r in table[name] if r["kimg"] <= end]
+        final = load_checkpoint(table[name][-1]["snap"], DEVICE)
         save_grid(final.G_ema, args.grids / f"{name}.png")
-        ticks = ticks_of(run)
+        ticks = [r for r in ticks_of(run) if r["kimg"] <= end]
         late = [r["signs/real"] for r in ticks if r["kimg"] > ticks[-1]["kimg"] / 2]
         last = [r for r in table[name] if r["kimg"] > 0.75 * table[name][-1]["kimg"]]
         scores = "; ".join(

@@ -29,6 +29,12 @@ from core.networks import Generator, GeneratorConfig  # noqa: E402
 
 keep_freed_memory()  # as the sg command does: only with SG_KEEP_MALLOC=1
 
+# The UTKFace faces at 64 px (../shared/data/README.md). $UTK_ZIP replaces the path: ../shared does not travel
+# to the GPU machine, so bench/run_all.sh points it at a carried copy.
+UTKFACE_ZIP = Path(
+    os.environ.get("UTK_ZIP") or Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface-64.zip"
+)
+
 # Named fast-path settings (FastGenerator keyword arguments); the benchmark rows are these names.
 SETTINGS: dict[str, dict[str, Any]] = {
     "eager-fp32": {},

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import StreamedTable, device_name, pick_device  # noqa: E402
+from bench.common import UTKFACE_ZIP, StreamedTable, device_name, pick_device  # noqa: E402
 from core.errors import SGError  # noqa: E402
 from projector.metrics import psnr  # noqa: E402
 from projector.optimize import ProjectConfig, compute_w_stats, project, render_projection  # noqa: E402
@@ -46,7 +46,6 @@ from projector.synthetic import as_png  # noqa: E402
 from projector.tune import TuneConfig, tune_generator  # noqa: E402
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-UTKFACE_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "utkface-64.zip"
 METHODS = ("W", "W+", "W+ noise", "PTI")
 
 

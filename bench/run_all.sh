@@ -15,7 +15,10 @@
 # utkface-train (trains the 64 px UTKFace model on all faces but the 500 held out, UTK_KIMG kimg, default 400,
 # into out/utkface), utkface-project (projects the 500 held-out faces with both schedules: issue 13),
 # utkface-fid (fid50k_full of that model; needs the Inception file in WEIGHTS_DIR: issue 15) and ada
-# (bench/ada.py noaug vs ada on 1,000 faces until noaug's D overfits: issue 14).
+# (issue 14: bench/ada.py's noaug-64 vs ada-64, 1,000 faces at 64 px with the `auto` network, trained side by
+# side for ADA_S seconds each, default 300, snapshots every ADA_SNAP kimg, default 20, then scored every
+# ADA_SCORE_EVERY kimg, default 40, and at the end: about 8 minutes in all). The UTKFace sections read
+# UTK_ZIP (default ../shared/data/utkface-64.zip, else .data/utkface-64.zip: carry it, ../shared does not travel).
 # BUDGET_S (default 420) stops a benchmark from starting new rows after that many seconds. SMOKE=1 passes
 # --smoke to the benchmarks (a quick CPU check of this script); NO_WHEELS=1 skips the wheel install.
 set -uo pipefail
@@ -75,6 +78,27 @@ except ImportError:
 EOF
 }
 
+# ../shared does not travel to the GPU machine: copy utkface-64.zip into .data/ (git-ignored) and carry it.
+[ -f ../shared/data/utkface-64.zip ] || export UTK_ZIP=${UTK_ZIP:-$REPO/.data/utkface-64.zip}
+
+ada_pair() {  # issue 14: noaug-64 and ada-64 side by side on the one GPU, each stopped after ADA_S seconds
+    # by SIGTERM (the run finishes its step, writes a snapshot and exits 0); bench/ada.py then scores both up
+    # to the kimg both reached. Logs in out/ada/*.log (and $OUT).
+    local run pids=() rc=0
+    for run in noaug-64 ada-64; do
+        timeout --preserve-status -k 120 -s TERM "${ADA_S:-300}" "$PY" bench/ada.py --out out/ada \
+            --only "$run" --max-kimg 100000 --snap "${ADA_SNAP:-20}" --tick "${ADA_TICK:-4}" >"out/ada/$run.log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+    for run in noaug-64 ada-64; do
+        echo "--- $run (last lines)"
+        tail -n 4 "out/ada/$run.log"
+        [ -z "${OUT:-}" ] || cp "out/ada/$run.log" "$OUT/"
+    done
+    return $rc
+}
+
 for section in $SECTIONS; do
     # shellcheck disable=SC2086  # SMOKE_ARG is empty or one word
     case $section in
@@ -111,7 +135,10 @@ for section in $SECTIONS; do
     utkface-fid)
         step utkface-fid "$PY" bench/metrics_fid.py out/utkface/runs/00000-* --device cuda --weights-dir "${WEIGHTS_DIR:-.weights}" ;;
     ada)
-        step ada "$PY" bench/ada.py --out out/ada --max-kimg "${ADA_MAX_KIMG:-400}" ;;
+        mkdir -p out/ada
+        step ada-train ada_pair
+        step ada-score "$PY" bench/ada.py --out out/ada --eval-only --runs noaug-64 ada-64 \
+            --score-every "${ADA_SCORE_EVERY:-40}" --grids "${OUT:-out/ada}/grids" ;;
     *) echo "### unknown section '$section' (env sample sample-extra project project256 train train-fast" \
         "utkface-train utkface-project utkface-fid ada)"; FAILED="$FAILED $section" ;;
     esac
