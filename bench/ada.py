@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import UTKFACE_ZIP  # noqa: E402
 from core.checkpoint import load_checkpoint  # noqa: E402
-from core.checkpoint.snapshots import list_snapshots  # noqa: E402
+from core.checkpoint.snapshots import list_snapshots, snapshot_nimg  # noqa: E402
 from core.data import open_dataset  # noqa: E402
 from core.metrics.swd import generate_images, swd  # noqa: E402
 from core.training.progress import read_metrics  # noqa: E402
@@ -91,8 +91,8 @@ def prepare(out: Path, count: int = NUM_IMAGES, res: int = RESOLUTION) -> Path:
     from core.data.layout import DatasetExistsError
     from core.data.prepare import prepare_dataset
 
-    dst = out / (f"utk{count // 1000}k" if count % 1000 == 0 else f"utk{count}")
-    dst = dst.with_name(dst.name + ("" if res == RESOLUTION else f"-{res}px"))
+    size = f"{count // 1000}k" if count % 1000 == 0 else str(count)
+    dst = out / (f"utk{size}" + ("" if res == RESOLUTION else f"-{res}px"))
     if not dst.exists():
         if not UTKFACE_ZIP.exists():
             raise SystemExit(f"UTKFace zip not found: {UTKFACE_ZIP} (set UTK_ZIP to its path)")
@@ -152,17 +152,17 @@ def score(runs: list[Path], refs: dict[str, torch.Tensor], every: float, cache: 
     ticks = ticks_of(runs)
     snaps = [s for run in runs for s in list_snapshots(run)]
     for snap in snaps:
-        ck = load_checkpoint(snap, DEVICE)
-        if snap != snaps[-1] and abs(ck.kimg / every - round(ck.kimg / every)) > 1e-6:
+        kimg = snapshot_nimg(snap) / 1000  # from the name: a snapshot is loaded only when it is scored
+        if snap != snaps[-1] and abs(kimg / every - round(kimg / every)) > 1e-6:
             continue
         missing = [ref for ref in refs if str(snap) not in saved[ref]]
         if missing:
-            fakes = generate_images(ck.G_ema, NUM_IMAGES, seed=123)
+            fakes = generate_images(load_checkpoint(snap, DEVICE).G_ema, NUM_IMAGES, seed=123)
             for ref in missing:
                 saved[ref][str(snap)] = swd(refs[ref], fakes, seed=0, device=DEVICE)[-1]
                 files[ref].write_text(json.dumps(saved[ref]))
-        near = min(ticks, key=lambda r: abs(r["kimg"] - ck.kimg))
-        row = {"kimg": ck.kimg, "p": near.get("aug/p", 0.0), "r_t": near["signs/real"], "snap": snap}
+        near = min(ticks, key=lambda r: abs(r["kimg"] - kimg))
+        row = {"kimg": kimg, "p": near.get("aug/p", 0.0), "r_t": near["signs/real"], "snap": snap}
         rows.append(row | {f"swd_{ref}": saved[ref][str(snap)] for ref in refs})
     return rows
 
